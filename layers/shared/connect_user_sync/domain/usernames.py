@@ -1,0 +1,85 @@
+"""Turning a directory attribute into exactly the username the IdP will assert.
+
+Connect matches the SAML ``RoleSessionName`` against the username byte for byte, case
+included. The rules below are the intersection of what a SAML-enabled Connect instance
+accepts and what STS accepts as a RoleSessionName.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+MIN_LENGTH = 2
+MAX_LENGTH = 64
+_ALLOWED = re.compile(r"[A-Za-z0-9_.@-]+")
+_DOMAIN_LABEL = re.compile(r"[A-Za-z0-9-]+")
+
+
+@dataclass(frozen=True)
+class UsernameResult:
+    """Either a usable ``username`` or a ``problem`` a person can act on."""
+
+    username: str | None
+    problem: str | None = None
+
+
+def normalize(raw: str, *, lowercase: bool = False) -> str:
+    """Trim, compose to Unicode NFC and, only if the IdP does so too, lower-case."""
+    value = unicodedata.normalize("NFC", raw.strip())
+    return value.lower() if lowercase else value
+
+
+def username_problem(value: str) -> str | None:
+    """Say why ``value`` cannot be a Connect SAML username, or return None if it can."""
+    if "#EXT#" in value.upper():
+        return (
+            f"'{value}' is an Entra guest UPN, which can never be a Connect username; "
+            "assert the mail attribute for guests (username.attribute: mail)"
+        )
+    if len(value) < MIN_LENGTH or len(value) > MAX_LENGTH:
+        return (
+            f"'{value}' is {len(value)} characters long; Connect SAML usernames and STS "
+            f"role session names must be {MIN_LENGTH} to {MAX_LENGTH}"
+        )
+    if not _ALLOWED.fullmatch(value):
+        bad = sorted({ch for ch in value if not _ALLOWED.fullmatch(ch)})
+        shown = " ".join(repr(ch) for ch in bad)
+        return (
+            f"'{value}' contains {shown}; only A-Z a-z 0-9 _ . @ - are allowed in a "
+            "Connect SAML username"
+        )
+    if "@" in value:
+        local, _, domain = value.partition("@")
+        labels = domain.split(".")
+        email_like = (
+            bool(local)
+            and "@" not in domain
+            and len(labels) >= 2
+            and all(_DOMAIN_LABEL.fullmatch(label) for label in labels)
+        )
+        if not email_like:
+            return f"'{value}' uses '@' but is not shaped like an e-mail address (name@domain.tld)"
+    return None
+
+
+def derive_username(
+    attributes: dict[str, str | None] | None,
+    attribute: str,
+    *,
+    lowercase: bool = False,
+) -> UsernameResult:
+    """Compute the username the IdP will assert from the configured ``attribute``."""
+    raw = (attributes or {}).get(attribute)
+    if raw is None or not raw.strip():
+        return UsernameResult(
+            None,
+            f"the directory user has no '{attribute}' value, so the IdP has nothing to "
+            "assert; fill the attribute in the directory or choose another username.attribute",
+        )
+    value = normalize(raw, lowercase=lowercase)
+    problem = username_problem(value)
+    if problem:
+        return UsernameResult(None, problem)
+    return UsernameResult(value)
