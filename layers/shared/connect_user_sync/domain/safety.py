@@ -1,0 +1,84 @@
+"""The safety gate: when deprovisioning is held back, all of it, for a target.
+
+The failure this guards against is well known from directory-sync tools: a transient
+error or an empty page makes the directory look empty, and the sync faithfully removes
+everybody. Creates and updates always go ahead; only removals wait.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from connect_user_sync.domain.models import ActionStatus, GroupRead, TargetPlan
+
+
+@dataclass(frozen=True)
+class SafetyLimits:
+    max_deprovision: int
+    max_deprovision_percent: float
+
+
+def empty_groups(groups: Sequence[GroupRead], previous: Mapping[str, int] | None) -> list[str]:
+    """Groups that came back empty although the previous complete run saw members."""
+    if not previous:
+        return []
+    return [g.name for g in groups if g.member_count == 0 and previous.get(g.name, 0) > 0]
+
+
+def hold_reasons(
+    plan: TargetPlan,
+    limits: SafetyLimits,
+    *,
+    read_complete: bool,
+    emptied_groups: Sequence[str],
+    approved: bool,
+) -> tuple[list[str], bool]:
+    """Why this target's deprovisioning must wait, and whether an approval can release it.
+
+    An incomplete directory read can never be approved away: nobody can vouch for a
+    list that was not read.
+    """
+    count = sum(1 for a in plan.actions if a.deprovisions)
+    if count == 0:
+        return [], True
+    reasons: list[str] = []
+    if not read_complete:
+        return [f"the directory read was incomplete, so {count} deprovisioning action(s) wait for a complete read"], False
+    for group in emptied_groups:
+        reasons.append(f"group '{group}' came back empty although the previous run saw members")
+    if count > limits.max_deprovision:
+        reasons.append(f"{count} deprovisioning actions exceed safety.max_deprovision ({limits.max_deprovision})")
+    if plan.managed_count:
+        percent = 100.0 * count / plan.managed_count
+        if percent > limits.max_deprovision_percent:
+            reasons.append(
+                f"{count} of {plan.managed_count} managed users ({percent:.0f}%) exceed "
+                f"safety.max_deprovision_percent ({limits.max_deprovision_percent:g}%)"
+            )
+    if approved:
+        return [], True
+    return reasons, True
+
+
+def hold_deprovisioning(
+    plan: TargetPlan, reasons: Sequence[str], *, approvable: bool, report_only: bool
+) -> None:
+    """Mark every deprovisioning action of the plan ``held`` with a readable reason."""
+    if report_only:
+        message = "deprovision.action is 'report': left for a person to remove"
+    elif reasons:
+        way_out = (
+            "Rerun with --approve-deprovision (or the approve_deprovision event) if this is intended."
+            if approvable
+            else "The next run with a complete directory read will carry it out."
+        )
+        message = "held by the safety gate: " + "; ".join(reasons) + ". " + way_out
+    else:
+        return
+    if reasons and not report_only:
+        plan.hold_reasons.extend(reasons)
+    for action in plan.actions:
+        if action.deprovisions:
+            action.status = ActionStatus.HELD
+            action.error = message
