@@ -58,5 +58,5 @@ def mismatch_key(mismatch: Mapping[str, Any]) -> str:
     """A stable identity for a mismatch, so an unchanged one is not alerted twice."""
     return "|".join(
         str(mismatch.get(part) or "")
-        for part in ("kind", "source_id", "username", "connect_username")
+        for part in ("kind", "instance_id", "source_id", "username", "connect_username")
     )

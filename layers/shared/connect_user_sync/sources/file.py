@@ -76,7 +76,7 @@ class FileSource:
                 errors.append(f"row {number}: id {user.source_id!r} appears twice")
                 continue
             seen.add(user.source_id)
-            known_names.update(row.get("groups") or [] if isinstance(row.get("groups"), list) else [])
+            known_names.update(str(g) for g in row.get("groups") or ())
             if user.groups:
                 users.append(user)
 
@@ -89,7 +89,7 @@ class FileSource:
                     "groups", f"group {rule.label!r} does not exist in {self.path}",
                     "use a group name (or id:) that the directory file lists",
                 )
-            reads.append(GroupRead(rule.label, names_by_id and _id_of(rule, names_by_id), count))
+            reads.append(GroupRead(rule.label, _id_of(rule, names_by_id), count))
         return DirectorySnapshot(tuple(users), tuple(reads), complete=not errors, errors=tuple(errors))
 
 
@@ -122,7 +122,11 @@ def _user(row: Any, number: int, rules: Sequence[GroupRule], names_by_id: Mappin
     if not source_id:
         errors.append(f"row {number}: no 'id'; every user needs an immutable id")
         return None
-    member_of = [str(g) for g in (row.get("groups") or [])]
+    raw_groups = row.get("groups") or []
+    if not isinstance(raw_groups, list):
+        errors.append(f"row {number}: 'groups' must be a list of group names")
+        return None
+    member_of = [str(g) for g in raw_groups]
     labels = tuple(rule.label for rule in rules if _member(rule, member_of, names_by_id))
     enabled = row.get("enabled", True)
     if isinstance(enabled, str):
