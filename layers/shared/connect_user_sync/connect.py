@@ -120,6 +120,12 @@ class Catalog:
     routing_profiles: Mapping[str, str]
     hierarchy_groups: Mapping[str, tuple[str, ...]]
 
+    def names_by_id(self) -> dict[str, str]:
+        names = {v: k for k, v in self.security_profiles.items()}
+        names.update({v: k for k, v in self.routing_profiles.items()})
+        names.update({i: k for k, ids in self.hierarchy_groups.items() for i in ids})
+        return names
+
     def security_profile(self, name: str, path: str) -> str:
         return _lookup(self.security_profiles, name, path, "security profile")
 

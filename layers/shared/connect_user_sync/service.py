@@ -63,6 +63,7 @@ class _Target:
     instance: ConnectInstance | None = None
     users: list[ConnectUser] = field(default_factory=list)
     rules: list[ResolvedRule] = field(default_factory=list)
+    names: dict[str, str] = field(default_factory=dict)  # Connect id -> name, for reports
     policy: PlanPolicy | None = None
     plan: TargetPlan | None = None
     error: str | None = None
@@ -204,6 +205,7 @@ def _read_target(target: _Target, config: Config, factory: Callable[[TargetConfi
         scope = f"{target.config.region}/{target.config.account_id or target.config.role_arn or 'default'}"
         target.instance = ConnectInstance(client, target.config.instance_id, limiter=RateLimiter.for_scope(scope))
         catalog = target.instance.catalog()
+        target.names = catalog.names_by_id()
         target.rules, target.policy = _resolve(config, catalog, index)
         target.users = target.instance.read_users()
     except ConfigError:
@@ -305,7 +307,7 @@ def _target_dict(target: _Target) -> dict[str, Any]:
         "instance_id": target.config.instance_id,
         "region": target.config.region,
         "counts": plan.counts(),
-        "actions": [_action_dict(a) for a in plan.actions],
+        "actions": [_action_dict(a, target.names) for a in plan.actions],
         "managed_users": plan.managed_count,
     }
     if plan.hold_reasons:
@@ -315,13 +317,32 @@ def _target_dict(target: _Target) -> dict[str, Any]:
     return out
 
 
-def _action_dict(action: SyncAction) -> dict[str, Any]:
+# Reports speak in the names people see in the Connect console, not in ids.
+_NAMED_FIELDS = {"security_profile_ids": "security_profiles", "routing_profile_id": "routing_profile",
+                 "hierarchy_group_id": "hierarchy_group"}
+
+
+def _named(value: Any, names: Mapping[str, str]) -> Any:
+    if isinstance(value, list):
+        return sorted(names.get(v, v) for v in value)
+    if isinstance(value, str):
+        return names.get(value, value)
+    return value
+
+
+def _action_dict(action: SyncAction, names: Mapping[str, str]) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    for field_name, change in action.changes.items():
+        if field_name in _NAMED_FIELDS:
+            changes[_NAMED_FIELDS[field_name]] = {"from": _named(change.before, names), "to": _named(change.after, names)}
+        else:
+            changes[field_name] = {"from": change.before, "to": change.after}
     return {
         "action": action.kind.value,
         "username": action.username,
         "source_id": action.source_id,
         "user_id": action.user_id,
-        "changes": {name: {"from": c.before, "to": c.after} for name, c in action.changes.items()},
+        "changes": changes,
         "status": action.status.value,
         "error": action.error,
     }
