@@ -178,7 +178,9 @@ def _graph_error_text(response: requests.Response) -> str:
         body = None
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         error = body["error"]
-        return f"HTTP {response.status_code} {error.get('code')}: {_short(str(error.get('message')))}"
+        return (
+            f"HTTP {response.status_code} {error.get('code')}: {_short(str(error.get('message')))}"
+        )
     return f"HTTP {response.status_code}: {_short(response.text or response.reason or '')}"
 
 
@@ -227,7 +229,9 @@ class EntraSource:
             try:
                 resolved.append((rule, self._group_id_by_name(index, rule.key), None))
             except _GroupFailed as exc:
-                resolved.append((rule, None, f"Entra group {rule.label!r}: lookup by name failed: {exc}"))
+                resolved.append(
+                    (rule, None, f"Entra group {rule.label!r}: lookup by name failed: {exc}")
+                )
 
         records: dict[str, _UserRecord] = {}
         reads: list[GroupRead] = []
@@ -268,7 +272,10 @@ class EntraSource:
                 )
             reads.append(GroupRead(rule.label, group_id, len(seen), complete=complete))
             log.info(
-                "entra group %r: %d users%s", rule.label, len(seen), "" if complete else " (incomplete)"
+                "entra group %r: %d users%s",
+                rule.label,
+                len(seen),
+                "" if complete else " (incomplete)",
             )
 
         users = tuple(self._to_user(record) for record in records.values())
@@ -416,7 +423,11 @@ class EntraSource:
             delay = self._delay(attempt, retry_after)
             log.warning(
                 "graph page %d: %s; retrying in %.1f s (retry %d of %d)",
-                page, problem, delay, attempt + 1, self._max_retries,
+                page,
+                problem,
+                delay,
+                attempt + 1,
+                self._max_retries,
             )
             self._sleep(delay)
             attempt += 1
