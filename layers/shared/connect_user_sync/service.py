@@ -27,7 +27,13 @@ from connect_user_sync.domain.models import (
     TargetPlan,
 )
 from connect_user_sync.domain.planner import PlanPolicy, in_filter, plan_target, view_directory
-from connect_user_sync.domain.safety import SafetyLimits, empty_groups, hold_deprovisioning, hold_reasons
+from connect_user_sync.domain.safety import (
+    SafetyLimits,
+    empty_groups,
+    hold_access_reductions,
+    hold_deprovisioning,
+    hold_reasons,
+)
 from connect_user_sync.domain.settings import ResolvedRule
 from connect_user_sync.errors import DirectoryReadError, PermanentError, TransientError
 from connect_user_sync.ports import Alerter, DirectorySource, RunStore, mismatch_key
@@ -152,6 +158,8 @@ def run_sync(
         )
         hold_deprovisioning(plan, reasons, approvable=approvable,
                             report_only=config.deprovision.action == "report")
+        if not complete:
+            hold_access_reductions(plan)
 
     # Phase 4: apply.
     if not request.dry_run:

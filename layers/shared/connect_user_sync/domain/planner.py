@@ -136,6 +136,7 @@ def plan_target(
 
     # Every Connect user some wanted directory user signs in as: never deprovisioned.
     claimed: set[str] = {by_name[w.username].user_id for w in view.wanted.values() if w.username in by_name}
+    asserted = {w.username.lower() for w in view.wanted.values()}
     handled: set[str] = set()
 
     for source_id, wanted in view.wanted.items():
@@ -147,7 +148,8 @@ def plan_target(
             if current.username not in protected:
                 _plan_existing(plan, wanted, current, policy, now)
         else:
-            _plan_missing(plan, mismatches, wanted, mine.get(source_id, []), by_lower, by_name, policy)
+            _plan_missing(plan, mismatches, wanted, mine.get(source_id, []), by_lower, by_name, policy,
+                          claimed, asserted)
         # Older Connect users made for this person under a previous username.
         for old in mine.get(source_id, []):
             if old.user_id in claimed or old.username in protected or old.username == wanted.username:
@@ -215,12 +217,20 @@ def _plan_missing(
     by_lower: dict[str, list[ConnectUser]],
     by_name: dict[str, ConnectUser],
     policy: PlanPolicy,
+    claimed: set[str],
+    asserted: set[str],
 ) -> None:
     source_id = wanted.user.source_id
     if not previous:  # a renamed user of ours is recreated without these checks
         # Never create a second user next to one that only differs in case or attribute:
         # the person would land on the wrong one, or the login would keep failing.
-        variants = [u for u in by_lower.get(wanted.username.lower(), []) if u.username != wanted.username]
+        # Only hand-made accounts that nobody else signs in with block: a managed one
+        # belongs to another directory user or is deprovisioned by this very plan.
+        def blocks(user: ConnectUser) -> bool:
+            return not user.managed and user.user_id not in claimed
+
+        variants = [u for u in by_lower.get(wanted.username.lower(), [])
+                    if u.username != wanted.username and blocks(u)]
         if variants:
             other = variants[0].username
             mismatches.append(Mismatch(
@@ -234,7 +244,9 @@ def _plan_missing(
             if attribute == policy.username_attribute or not raw:
                 continue
             value = normalize(raw)
-            found = by_name.get(value) or next(iter(by_lower.get(value.lower(), [])), None)
+            candidates = [by_name[value]] if value in by_name else by_lower.get(value.lower(), [])
+            # A user named after somebody else's asserted name is theirs, not this one's.
+            found = next((u for u in candidates if blocks(u) and u.username.lower() not in asserted), None)
             if found is not None:
                 mismatches.append(Mismatch(
                     MismatchKind.ATTRIBUTE, wanted.username, found.username, source_id,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from connect_user_sync.domain.models import ActionStatus, GroupRead, TargetPlan
+from connect_user_sync.domain.models import ActionKind, ActionStatus, GroupRead, TargetPlan
 
 
 @dataclass(frozen=True)
@@ -82,3 +82,29 @@ def hold_deprovisioning(
         if action.deprovisions:
             action.status = ActionStatus.HELD
             action.error = message
+
+
+# Fields whose value comes from group membership: a group read that stopped halfway
+# would make them look smaller than they are.
+_GROUP_FIELDS = ("routing_profile_id", "hierarchy_group_id")
+
+
+def hold_access_reductions(plan: TargetPlan) -> int:
+    """After an incomplete read, hold updates that would take access away.
+
+    A user whose second group failed to read looks as if they had left it; dropping a
+    security profile or moving their routing on that evidence is a partial
+    deprovisioning. Updates that only add access or fix names still go ahead.
+    """
+    held = 0
+    for action in plan.actions:
+        if action.kind not in (ActionKind.UPDATE, ActionKind.ENABLE, ActionKind.ADOPT):
+            continue
+        profiles = action.changes.get("security_profile_ids")
+        removes = bool(profiles and set(profiles.before or ()) - set(profiles.after or ()))  # type: ignore[call-overload]
+        if removes or any(name in action.changes for name in _GROUP_FIELDS):
+            action.status = ActionStatus.HELD
+            action.error = ("held: the directory read was incomplete and this update would take access "
+                            "away; the next complete run will decide")
+            held += 1
+    return held
