@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 import yaml
-
 from connect_user_sync.cli import main
 from connect_user_sync.connect import RateLimiter
 from connect_user_sync_emulators.connect import ConnectEmulator
@@ -25,8 +24,14 @@ SPEED = 100.0
 @pytest.fixture(autouse=True)
 def _isolated_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test may reach a real AWS account or read the developer's profile."""
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_CONNECT",
-                 "RESULTS_TABLE", "ALERTS_TOPIC_ARN"):
+    for name in (
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL",
+        "AWS_SESSION_TOKEN",
+        "AWS_ENDPOINT_URL_CONNECT",
+        "RESULTS_TABLE",
+        "ALERTS_TOPIC_ARN",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -43,31 +48,54 @@ def connect_emulator() -> Iterator[ConnectEmulator]:
         yield emulator
 
 
-def person(sid: str, upn: str, groups: tuple[str, ...] = ("Agents",), **extra: Any) -> dict[str, Any]:
+def person(
+    sid: str, upn: str, groups: tuple[str, ...] = ("Agents",), **extra: Any
+) -> dict[str, Any]:
     first, _, rest = upn.partition(".")
-    return {"id": sid, "upn": upn, "email": upn.lower(), "first_name": first.title(),
-            "last_name": rest.split("@")[0].title() or "X", "groups": list(groups), **extra}
+    return {
+        "id": sid,
+        "upn": upn,
+        "email": upn.lower(),
+        "first_name": first.title(),
+        "last_name": rest.split("@")[0].title() or "X",
+        "groups": list(groups),
+        **extra,
+    }
 
 
 class World:
     """One Connect instance, a directory file and a config, driven through the CLI."""
 
-    def __init__(self, emulator: ConnectEmulator, tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def __init__(
+        self, emulator: ConnectEmulator, tmp: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         self.emulator = emulator
         self.tmp = tmp
         self.capsys = capsys
         self.iid = emulator.add_instance()
-        self.sp = {n: emulator.add_security_profile(self.iid, n) for n in ("Agent", "Supervisor", "QA", "Disabled", "Admin")}
-        self.rp = {n: emulator.add_routing_profile(self.iid, n) for n in ("Basic", "Sales", "Parked")}
+        self.sp = {
+            n: emulator.add_security_profile(self.iid, n)
+            for n in ("Agent", "Supervisor", "QA", "Disabled", "Admin")
+        }
+        self.rp = {
+            n: emulator.add_routing_profile(self.iid, n) for n in ("Basic", "Sales", "Parked")
+        }
         self.hg = {n: emulator.add_hierarchy_group(self.iid, n) for n in ("Floor 1",)}
-        self.directory: dict[str, Any] = {"users": [], "groups": [{"id": "g1", "name": "Agents"},
-                                                                 {"id": "g2", "name": "Supervisors"}]}
+        self.directory: dict[str, Any] = {
+            "users": [],
+            "groups": [{"id": "g1", "name": "Agents"}, {"id": "g2", "name": "Supervisors"}],
+        }
         self.config: dict[str, Any] = {
             "source": {"type": "file", "file": {"path": "directory.json"}},
             "username": {"attribute": "upn"},
             "groups": [
-                {"name": "Supervisors", "security_profiles": ["Supervisor", "Agent"], "routing_profile": "Sales",
-                 "hierarchy_group": "Floor 1", "phone": {"type": "SOFT_PHONE", "auto_accept": True}},
+                {
+                    "name": "Supervisors",
+                    "security_profiles": ["Supervisor", "Agent"],
+                    "routing_profile": "Sales",
+                    "hierarchy_group": "Floor 1",
+                    "phone": {"type": "SOFT_PHONE", "auto_accept": True},
+                },
                 {"name": "Agents", "security_profiles": ["Agent"], "routing_profile": "Basic"},
             ],
             "targets": [{"instance_id": self.iid, "region": "us-east-1"}],
@@ -106,8 +134,12 @@ class World:
 
 
 @pytest.fixture
-def world(connect_emulator: ConnectEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-          monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+def world(
+    connect_emulator: ConnectEmulator,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[World]:
     monkeypatch.setenv("AWS_ENDPOINT_URL_CONNECT", connect_emulator.url)
     connect_emulator.clear_faults()
     yield World(connect_emulator, tmp_path, capsys)

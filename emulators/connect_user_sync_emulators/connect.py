@@ -478,7 +478,7 @@ class ConnectEmulator:
     (drawn from ``random.Random(seed)``); it can be changed at any time.
     """
 
-    def __init__(  # noqa: PLR0917 - positional order as documented
+    def __init__(
         self,
         region: str = "us-east-1",
         account_id: str = "123456789012",

@@ -13,7 +13,6 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.rule import Rule
@@ -37,10 +36,10 @@ def _env(values: dict[str, str]) -> Iterator[None]:
 
 def run_demo(source: str = "file", users: int = 200, console: Console | None = None) -> int:
     import yaml
-
     from connect_user_sync.config import parse_config
     from connect_user_sync.render import render_report
     from connect_user_sync.service import RunRequest, run_sync
+
     from connect_user_sync_emulators.connect import ConnectEmulator
     from connect_user_sync_emulators.sample import sample_config, sample_directory, seed_connect
 
@@ -48,15 +47,22 @@ def run_demo(source: str = "file", users: int = 200, console: Console | None = N
     workdir = Path(tempfile.mkdtemp(prefix="connect-user-sync-demo-"))
     with ExitStack() as stack:
         emulator = stack.enter_context(ConnectEmulator(speed=DEMO_SPEED))
-        stack.enter_context(_env({
-            "AWS_ENDPOINT_URL_CONNECT": emulator.url,
-            "AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo",  # noqa: S106 - emulator only
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "CONNECT_USER_SYNC_RATE_MULTIPLIER": str(DEMO_SPEED),
-        }))
+        stack.enter_context(
+            _env(
+                {
+                    "AWS_ENDPOINT_URL_CONNECT": emulator.url,
+                    "AWS_ACCESS_KEY_ID": "demo",
+                    "AWS_SECRET_ACCESS_KEY": "demo",
+                    "AWS_DEFAULT_REGION": "us-east-1",
+                    "CONNECT_USER_SYNC_RATE_MULTIPLIER": str(DEMO_SPEED),
+                }
+            )
+        )
         directory = sample_directory(users)
         directory_path = workdir / "directory.json"
-        directory_path.write_text(json.dumps(directory, indent=2, ensure_ascii=False), encoding="utf-8")
+        directory_path.write_text(
+            json.dumps(directory, indent=2, ensure_ascii=False), encoding="utf-8"
+        )
         instance_id = seed_connect(emulator, directory)
         document = sample_config(instance_id, str(directory_path))
         if source == "entra":
@@ -66,7 +72,9 @@ def run_demo(source: str = "file", users: int = 200, console: Console | None = N
             stack.enter_context(_env(env))
             document["source"] = section
         config_path = workdir / "config.yaml"
-        config_path.write_text(yaml.safe_dump(document, sort_keys=False, allow_unicode=True), encoding="utf-8")
+        config_path.write_text(
+            yaml.safe_dump(document, sort_keys=False, allow_unicode=True), encoding="utf-8"
+        )
         config = parse_config(document)
 
         out.print(Rule("connect-user-sync demo"))
@@ -77,7 +85,10 @@ def run_demo(source: str = "file", users: int = 200, console: Console | None = N
             f"written to {directory_path}\nConfiguration: {config_path}\n"
         )
         steps: list[tuple[str, RunRequest]] = [
-            ("1. plan: what would change (no write call)", RunRequest(dry_run=True, trigger="demo")),
+            (
+                "1. plan: what would change (no write call)",
+                RunRequest(dry_run=True, trigger="demo"),
+            ),
             ("2. apply: converge Connect to the directory", RunRequest(trigger="demo")),
             ("3. apply again: nothing left to do", RunRequest(trigger="demo")),
         ]
@@ -87,7 +98,9 @@ def run_demo(source: str = "file", users: int = 200, console: Console | None = N
             before = sum(emulator.calls.values())
             outcome = run_sync(config, request)
             render_report(outcome.report, out)
-            out.print(f"[dim]{sum(emulator.calls.values()) - before} Connect API calls, exit code {outcome.exit_code}[/dim]")
+            out.print(
+                f"[dim]{sum(emulator.calls.values()) - before} Connect API calls, exit code {outcome.exit_code}[/dim]"
+            )
             outcomes.append(outcome)
         second = outcomes[2].report
         actions = sum(len(t["actions"]) for t in second["targets"])

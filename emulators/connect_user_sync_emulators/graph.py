@@ -251,7 +251,7 @@ class GraphEmulator:
 
     # ------------------------------------------------------------------ seeding
 
-    def add_user(  # noqa: PLR0917 - the documented seeding signature
+    def add_user(
         self,
         id: str,
         upn: str,

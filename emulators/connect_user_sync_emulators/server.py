@@ -18,7 +18,7 @@ class Request:
         parts = urlsplit(handler.path)
         self.method = handler.command
         self.raw_path = parts.path
-        self.query = {k: v for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        self.query = parse_qs(parts.query, keep_blank_values=True)
         self.headers = handler.headers
         self.body = body
         self.full_path = handler.path
@@ -28,8 +28,14 @@ class Request:
 
 
 class Response:
-    def __init__(self, status: int = 200, body: Any = None, headers: dict[str, str] | None = None,
-                 raw: bytes | None = None, content_type: str = "application/json") -> None:
+    def __init__(
+        self,
+        status: int = 200,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
+        content_type: str = "application/json",
+    ) -> None:
         self.status = status
         self.headers = dict(headers or {})
         if raw is not None:
@@ -46,8 +52,14 @@ class EmulatorServer:
     Use as a context manager, or call ``start`` and ``stop``.
     """
 
-    def __init__(self, handle: Callable[[Request], Response], *, port: int = 0,
-                 ssl_context: ssl.SSLContext | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        handle: Callable[[Request], Response],
+        *,
+        port: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
+        host: str = "127.0.0.1",
+    ) -> None:
         self._handle = handle
         outer = self
 
@@ -94,7 +106,10 @@ class EmulatorServer:
         return f"{self.scheme}://{self.host}:{self.port}"
 
     def start(self) -> EmulatorServer:
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        # A short poll interval lets stop() return at once instead of after 0.5 s.
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -111,7 +126,9 @@ class EmulatorServer:
         self.stop()
 
 
-def tls_context_for(hostnames: tuple[str, ...] = ("localhost", "127.0.0.1")) -> tuple[ssl.SSLContext, str]:
+def tls_context_for(
+    hostnames: tuple[str, ...] = ("localhost", "127.0.0.1"),
+) -> tuple[ssl.SSLContext, str]:
     """A server TLS context from a throwaway ``trustme`` CA; returns it and the CA's PEM path.
 
     Clients trust the CA through ``REQUESTS_CA_BUNDLE`` / ``SSL_CERT_FILE`` pointing at the
@@ -125,7 +142,6 @@ def tls_context_for(hostnames: tuple[str, ...] = ("localhost", "127.0.0.1")) -> 
     cert = ca.issue_cert(*hostnames)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     cert.configure_cert(context)
-    handle = tempfile.NamedTemporaryFile(prefix="cus-ca-", suffix=".pem", delete=False)
-    with handle:
+    with tempfile.NamedTemporaryFile(prefix="cus-ca-", suffix=".pem", delete=False) as handle:
         handle.write(ca.cert_pem.bytes())
     return context, handle.name

@@ -10,15 +10,23 @@ import json
 import math
 
 import pytest
-
 from connect_user_sync.cli import main
 from connect_user_sync.domain.models import TAG_DISABLED, TAG_EMAIL_HASH, TAG_MANAGED, TAG_SOURCE_ID
 from connect_user_sync.domain.settings import email_fingerprint
+
 from tests.conftest import World, person
 
-WRITE_OPS = {"CreateUser", "DeleteUser", "TagResource", "UntagResource", "UpdateUserSecurityProfiles",
-             "UpdateUserRoutingProfile", "UpdateUserHierarchy", "UpdateUserPhoneConfig",
-             "UpdateUserIdentityInfo"}
+WRITE_OPS = {
+    "CreateUser",
+    "DeleteUser",
+    "TagResource",
+    "UntagResource",
+    "UpdateUserSecurityProfiles",
+    "UpdateUserRoutingProfile",
+    "UpdateUserHierarchy",
+    "UpdateUserPhoneConfig",
+    "UpdateUserIdentityInfo",
+}
 
 
 def _seed_in_sync(world: World, count: int) -> None:
@@ -29,13 +37,19 @@ def _seed_in_sync(world: World, count: int) -> None:
 
 
 def test_plan_makes_no_write_call_and_apply_converges(world: World) -> None:
-    world.add_people(person("u1", "ana.lima@example.com"), person("u2", "bo.chen@example.com", ("Supervisors", "Agents")))
+    world.add_people(
+        person("u1", "ana.lima@example.com"),
+        person("u2", "bo.chen@example.com", ("Supervisors", "Agents")),
+    )
     world.emulator.reset_calls()
 
     code, report, _ = world.cli("plan")
     assert code == 0 and report is not None
     assert report["status"] == "planned" and report["dry_run"] is True
-    assert world.kinds(report) == {"ana.lima@example.com": "create", "bo.chen@example.com": "create"}
+    assert world.kinds(report) == {
+        "ana.lima@example.com": "create",
+        "bo.chen@example.com": "create",
+    }
     assert not set(world.emulator.calls) & WRITE_OPS
     assert world.users() == {}
 
@@ -61,7 +75,9 @@ def test_plan_makes_no_write_call_and_apply_converges(world: World) -> None:
 def test_changes_in_the_directory_become_updates(world: World) -> None:
     world.add_people(person("u1", "ana.lima@example.com"))
     world.cli("apply")
-    world.directory["users"][0].update(groups=["Supervisors"], email="ana.new@example.com", last_name="Lima-Souza")
+    world.directory["users"][0].update(
+        groups=["Supervisors"], email="ana.new@example.com", last_name="Lima-Souza"
+    )
 
     code, report, _ = world.cli("apply")
 
@@ -77,13 +93,33 @@ def test_changes_in_the_directory_become_updates(world: World) -> None:
 
 
 def test_unmanaged_and_protected_users_are_never_touched(world: World) -> None:
-    world.emulator.add_user(world.iid, "admin", security_profile_ids=[world.sp["Admin"]], routing_profile_id=world.rp["Basic"])
-    world.emulator.add_user(world.iid, "break.glass@example.com", security_profile_ids=[world.sp["Admin"]],
-                            routing_profile_id=world.rp["Basic"], tags={TAG_MANAGED: "true", TAG_SOURCE_ID: "bg"})
-    world.emulator.add_user(world.iid, "kept.agent@example.com", security_profile_ids=[world.sp["Agent"]],
-                            routing_profile_id=world.rp["Basic"])
-    world.config["safety"]["protected_usernames"] = ["break.glass@example.com", "kept.agent@example.com"]
-    world.add_people(person("k1", "kept.agent@example.com", ("Supervisors",)), person("n1", "new.one@example.com"))
+    world.emulator.add_user(
+        world.iid,
+        "admin",
+        security_profile_ids=[world.sp["Admin"]],
+        routing_profile_id=world.rp["Basic"],
+    )
+    world.emulator.add_user(
+        world.iid,
+        "break.glass@example.com",
+        security_profile_ids=[world.sp["Admin"]],
+        routing_profile_id=world.rp["Basic"],
+        tags={TAG_MANAGED: "true", TAG_SOURCE_ID: "bg"},
+    )
+    world.emulator.add_user(
+        world.iid,
+        "kept.agent@example.com",
+        security_profile_ids=[world.sp["Agent"]],
+        routing_profile_id=world.rp["Basic"],
+    )
+    world.config["safety"]["protected_usernames"] = [
+        "break.glass@example.com",
+        "kept.agent@example.com",
+    ]
+    world.add_people(
+        person("k1", "kept.agent@example.com", ("Supervisors",)),
+        person("n1", "new.one@example.com"),
+    )
     before = {u["Username"]: u for u in world.snapshot()}
 
     code, report, _ = world.cli("apply")
@@ -147,16 +183,21 @@ def test_report_action_holds_removals_for_a_person(world: World) -> None:
     assert world.users()["bo.chen@example.com"]["SecurityProfileIds"] == [world.sp["Agent"]]
 
 
-@pytest.mark.parametrize(("limits", "reason"), [
-    ({"max_deprovision": 2, "max_deprovision_percent": 100}, "max_deprovision"),
-    ({"max_deprovision": 25, "max_deprovision_percent": 10}, "max_deprovision_percent"),
-])
-def test_safety_limits_hold_back_every_removal_but_creates_go_ahead(world: World, limits: dict[str, int], reason: str) -> None:
+@pytest.mark.parametrize(
+    ("limits", "reason"),
+    [
+        ({"max_deprovision": 2, "max_deprovision_percent": 100}, "max_deprovision"),
+        ({"max_deprovision": 25, "max_deprovision_percent": 10}, "max_deprovision_percent"),
+    ],
+)
+def test_safety_limits_hold_back_every_removal_but_creates_go_ahead(
+    world: World, limits: dict[str, int], reason: str
+) -> None:
     _seed_in_sync(world, 10)
     world.config["safety"].update(limits)
-    world.directory["users"] = world.directory["users"][:7] + [person("n1", "newcomer@example.com")]
+    world.directory["users"] = [*world.directory["users"][:7], person("n1", "newcomer@example.com")]
 
-    code, report, err = world.cli("apply")
+    code, report, _err = world.cli("apply")
 
     assert code == 3 and report["status"] == "refused"
     statuses = {a["username"]: (a["action"], a["status"]) for a in world.actions(report)}
@@ -164,7 +205,10 @@ def test_safety_limits_hold_back_every_removal_but_creates_go_ahead(world: World
     held = [a for a in world.actions(report) if a["action"] == "disable"]
     assert len(held) == 3 and all(a["status"] == "held" and reason in a["error"] for a in held)
     assert reason in " ".join(report["targets"][0]["held_because"])
-    assert all(world.users()[f"agent.{i}@example.com"]["SecurityProfileIds"] == [world.sp["Agent"]] for i in (7, 8, 9))
+    assert all(
+        world.users()[f"agent.{i}@example.com"]["SecurityProfileIds"] == [world.sp["Agent"]]
+        for i in (7, 8, 9)
+    )
 
     code, report, _ = world.cli("apply", "--approve-deprovision")
     assert code == 0
@@ -174,8 +218,11 @@ def test_safety_limits_hold_back_every_removal_but_creates_go_ahead(world: World
 
 def test_incomplete_directory_read_deprovisions_nothing_and_exits_4(world: World) -> None:
     _seed_in_sync(world, 3)
-    world.directory["users"] = world.directory["users"][:1] + [{"upn": "no.id@example.com", "groups": ["Agents"]},
-                                                               person("n1", "newcomer@example.com")]
+    world.directory["users"] = [
+        *world.directory["users"][:1],
+        {"upn": "no.id@example.com", "groups": ["Agents"]},
+        person("n1", "newcomer@example.com"),
+    ]
     code, report, _ = world.cli("apply", "--approve-deprovision")
     assert code == 4 and report["status"] == "failed"
     assert any("no 'id'" in e for e in report["errors"])
@@ -186,11 +233,15 @@ def test_incomplete_directory_read_deprovisions_nothing_and_exits_4(world: World
 
 
 def test_incomplete_read_never_takes_access_away_through_an_update(world: World) -> None:
-    world.add_people(person("u1", "lead@example.com", ("Supervisors", "Agents")), person("u2", "ana@example.com"))
+    world.add_people(
+        person("u1", "lead@example.com", ("Supervisors", "Agents")), person("u2", "ana@example.com")
+    )
     world.cli("apply")
     world.directory["users"][0]["groups"] = ["Agents"]  # looks like Supervisors was lost...
     world.directory["users"][1]["last_name"] = "Renamed"  # ...while a harmless update waits too
-    world.add_people({"upn": "broken.row@example.com", "groups": ["Agents"]})  # ...because the read broke
+    world.add_people(
+        {"upn": "broken.row@example.com", "groups": ["Agents"]}
+    )  # ...because the read broke
     code, report, _ = world.cli("apply")
     assert code == 4
     statuses = {a["username"]: a["status"] for a in world.actions(report)}
@@ -217,31 +268,54 @@ def test_user_filter_touches_nobody_else(world: World) -> None:
     code, report, _ = world.cli("apply", "--user", "agent.0@example.com", "--user", "s2")
 
     assert code == 0
-    assert world.kinds(report) == {"agent.0@example.com": "update", "agent.2@example.com": "disable"}
+    assert world.kinds(report) == {
+        "agent.0@example.com": "update",
+        "agent.2@example.com": "disable",
+    }
     assert report["source"]["users_in_scope"] == 1
     assert "newcomer@example.com" not in world.users()
     assert world.users()["agent.1@example.com"]["RoutingProfileId"] == world.rp["Basic"]
 
 
 def test_mismatches_create_nothing_and_do_not_change_the_exit_code(world: World) -> None:
-    world.emulator.add_user(world.iid, "Jane.Doe@example.com", security_profile_ids=[world.sp["Agent"]], routing_profile_id=world.rp["Basic"])
-    world.emulator.add_user(world.iid, "maria.garcia@example.com", security_profile_ids=[world.sp["Agent"]], routing_profile_id=world.rp["Basic"])
+    world.emulator.add_user(
+        world.iid,
+        "Jane.Doe@example.com",
+        security_profile_ids=[world.sp["Agent"]],
+        routing_profile_id=world.rp["Basic"],
+    )
+    world.emulator.add_user(
+        world.iid,
+        "maria.garcia@example.com",
+        security_profile_ids=[world.sp["Agent"]],
+        routing_profile_id=world.rp["Basic"],
+    )
     world.add_people(
         person("c1", "jane.doe@example.com"),
         {**person("a1", "mgarcia@example.com"), "email": "maria.garcia@example.com"},
         person("g1", "x_contoso.com#EXT#@t.onmicrosoft.com"),
-        person("d1", "alex.kim@example.com"), person("d2", "alex.kim@example.com"),
+        person("d1", "alex.kim@example.com"),
+        person("d2", "alex.kim@example.com"),
         person("ok", "fine.user@example.com"),
     )
     code, report, _ = world.cli("apply")
     assert code == 0
     kinds = sorted((m["kind"], m["source_id"]) for m in report["mismatches"])
-    assert kinds == [("attribute_mismatch", "a1"), ("case_mismatch", "c1"), ("duplicate_username", "d1"),
-                     ("duplicate_username", "d2"), ("invalid_username", "g1")]
+    assert kinds == [
+        ("attribute_mismatch", "a1"),
+        ("case_mismatch", "c1"),
+        ("duplicate_username", "d1"),
+        ("duplicate_username", "d2"),
+        ("invalid_username", "g1"),
+    ]
     case = next(m for m in report["mismatches"] if m["kind"] == "case_mismatch")
     assert "Jane.Doe@example.com" in case["detail"] and "jane.doe@example.com" in case["detail"]
     assert world.kinds(report) == {"fine.user@example.com": "create"}
-    assert set(world.users()) == {"Jane.Doe@example.com", "maria.garcia@example.com", "fine.user@example.com"}
+    assert set(world.users()) == {
+        "Jane.Doe@example.com",
+        "maria.garcia@example.com",
+        "fine.user@example.com",
+    }
 
 
 def test_renamed_user_gets_a_new_account_and_the_old_one_is_deprovisioned(world: World) -> None:
@@ -253,7 +327,10 @@ def test_renamed_user_gets_a_new_account_and_the_old_one_is_deprovisioned(world:
     code, report, _ = world.cli("apply")
 
     assert code == 0
-    assert world.kinds(report) == {"sam.taylor@example.com": "create", "sam.lee@example.com": "disable"}
+    assert world.kinds(report) == {
+        "sam.taylor@example.com": "create",
+        "sam.lee@example.com": "disable",
+    }
     (renamed,) = report["mismatches"]
     assert renamed["kind"] == "renamed" and renamed["connect_username"] == "sam.lee@example.com"
     users = world.users()
@@ -265,7 +342,12 @@ def test_renamed_user_gets_a_new_account_and_the_old_one_is_deprovisioned(world:
 
 
 def test_adopts_an_untagged_user_with_the_exact_username_unless_told_not_to(world: World) -> None:
-    world.emulator.add_user(world.iid, "hand.made@example.com", security_profile_ids=[world.sp["QA"]], routing_profile_id=world.rp["Basic"])
+    world.emulator.add_user(
+        world.iid,
+        "hand.made@example.com",
+        security_profile_ids=[world.sp["QA"]],
+        routing_profile_id=world.rp["Basic"],
+    )
     world.add_people(person("h1", "hand.made@example.com"))
     world.config["safety"]["adopt_existing"] = False
     code, report, _ = world.cli("apply")
@@ -289,7 +371,9 @@ def test_throttling_slows_a_run_down_but_never_fails_it(world: World) -> None:
 
 
 def test_a_failing_user_does_not_stop_the_run_and_the_next_run_finishes(world: World) -> None:
-    world.emulator.fail_username("bad.one@example.com", operation="CreateUser", error="InvalidParameterException")
+    world.emulator.fail_username(
+        "bad.one@example.com", operation="CreateUser", error="InvalidParameterException"
+    )
     world.add_people(person("b1", "bad.one@example.com"), person("g1", "good.one@example.com"))
     code, report, _ = world.cli("apply")
     assert code == 1 and report["status"] == "partial"
@@ -314,7 +398,9 @@ def test_a_lost_create_response_adopts_the_user_instead_of_failing(world: World)
 
 
 def test_users_per_instance_quota_fails_the_user_without_retrying_forever(world: World) -> None:
-    world.emulator.fail_username("over.quota@example.com", operation="CreateUser", error="LimitExceededException")
+    world.emulator.fail_username(
+        "over.quota@example.com", operation="CreateUser", error="LimitExceededException"
+    )
     world.add_people(person("q1", "over.quota@example.com"))
     world.emulator.reset_calls()
     code, report, _ = world.cli("apply")
@@ -340,7 +426,9 @@ def test_config_errors_name_the_key_exit_2_and_change_nothing(world: World) -> N
     assert world.users() == {}
 
 
-def test_json_format_prints_exactly_one_document(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+def test_json_format_prints_exactly_one_document(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
     world.add_people(person("u1", "ana.lima@example.com"))
     path = world.write()
     capsys.readouterr()
@@ -348,11 +436,36 @@ def test_json_format_prints_exactly_one_document(world: World, capsys: pytest.Ca
     out, _ = capsys.readouterr()
     report = json.loads(out)
     assert code == 0
-    for key in ("run_id", "status", "dry_run", "started_at", "finished_at", "source", "targets", "mismatches"):
+    for key in (
+        "run_id",
+        "status",
+        "dry_run",
+        "started_at",
+        "finished_at",
+        "source",
+        "targets",
+        "mismatches",
+    ):
         assert key in report
-    assert set(report["targets"][0]["counts"]) == {"create", "update", "adopt", "disable", "enable", "delete", "unchanged"}
+    assert set(report["targets"][0]["counts"]) == {
+        "create",
+        "update",
+        "adopt",
+        "disable",
+        "enable",
+        "delete",
+        "unchanged",
+    }
     action = report["targets"][0]["actions"][0]
-    assert set(action) == {"action", "username", "source_id", "user_id", "changes", "status", "error"}
+    assert set(action) == {
+        "action",
+        "username",
+        "source_id",
+        "user_id",
+        "changes",
+        "status",
+        "error",
+    }
 
 
 def test_table_format_is_readable(world: World, capsys: pytest.CaptureFixture[str]) -> None:
@@ -377,22 +490,37 @@ def test_deadline_leaves_work_for_the_next_run(world: World) -> None:
     assert {a["status"] for a in world.actions(outcome.report)} == {"planned"}
     assert all("deadline" in a["error"] for a in world.actions(outcome.report))
     assert world.users() == {}
-    code, report, _ = world.cli("apply")
+    code, _report, _ = world.cli("apply")
     assert code == 0 and len(world.users()) == 5
 
 
 def test_a_plan_over_5000_in_sync_users_stays_within_the_call_budget(world: World) -> None:
     for i in range(5000):
         world.emulator.add_user(
-            world.iid, f"bulk.{i}@example.com", security_profile_ids=[world.sp["Agent"]],
-            routing_profile_id=world.rp["Basic"], first_name="Bulk", last_name=f"N{i}",
+            world.iid,
+            f"bulk.{i}@example.com",
+            security_profile_ids=[world.sp["Agent"]],
+            routing_profile_id=world.rp["Basic"],
+            first_name="Bulk",
+            last_name=f"N{i}",
             email=f"bulk.{i}@example.com",
             phone={"PhoneType": "SOFT_PHONE", "AutoAccept": False, "AfterContactWorkTimeLimit": 0},
-            tags={TAG_MANAGED: "true", TAG_SOURCE_ID: f"b{i}",
-                  TAG_EMAIL_HASH: email_fingerprint(f"bulk.{i}@example.com")},
+            tags={
+                TAG_MANAGED: "true",
+                TAG_SOURCE_ID: f"b{i}",
+                TAG_EMAIL_HASH: email_fingerprint(f"bulk.{i}@example.com"),
+            },
         )
-        world.directory["users"].append({"id": f"b{i}", "upn": f"bulk.{i}@example.com", "email": f"bulk.{i}@example.com",
-                                         "first_name": "Bulk", "last_name": f"N{i}", "groups": ["Agents"]})
+        world.directory["users"].append(
+            {
+                "id": f"b{i}",
+                "upn": f"bulk.{i}@example.com",
+                "email": f"bulk.{i}@example.com",
+                "first_name": "Bulk",
+                "last_name": f"N{i}",
+                "groups": ["Agents"],
+            }
+        )
     world.emulator.reset_calls()
     code, report, _ = world.cli("plan")
     assert code == 0 and world.actions(report) == []

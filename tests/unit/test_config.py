@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from connect_user_sync.config import ConfigError, parse_config, parse_text
 
 IID = "11111111-2222-3333-4444-555555555555"
@@ -14,7 +13,9 @@ IID = "11111111-2222-3333-4444-555555555555"
 def base() -> dict[str, Any]:
     return {
         "source": {"type": "file", "file": {"path": "d.json"}},
-        "groups": [{"name": "CC-Agents", "security_profiles": ["Agent"], "routing_profile": "Basic"}],
+        "groups": [
+            {"name": "CC-Agents", "security_profiles": ["Agent"], "routing_profile": "Basic"}
+        ],
         "targets": [{"instance_id": IID, "region": "us-east-1"}],
         "deprovision": {"action": "disable", "disabled_security_profile": "Disabled"},
     }
@@ -32,7 +33,11 @@ def test_instance_arn_gives_id_region_and_account() -> None:
     doc = base()
     doc["targets"] = [{"instance_arn": f"arn:aws:connect:eu-west-2:123456789012:instance/{IID}"}]
     (target,) = parse_config(doc).targets
-    assert (target.instance_id, target.region, target.account_id) == (IID, "eu-west-2", "123456789012")
+    assert (target.instance_id, target.region, target.account_id) == (
+        IID,
+        "eu-west-2",
+        "123456789012",
+    )
 
 
 def _set(doc: dict[str, Any], path: str, value: Any) -> None:
@@ -43,21 +48,34 @@ def _set(doc: dict[str, Any], path: str, value: Any) -> None:
     node[keys[-1]] = value
 
 
-@pytest.mark.parametrize(("path", "value", "where", "fix"), [
-    ("safety.max_deprovison", 3, "safety.max_deprovison", "max_deprovision"),
-    ("source.type", "ldap", "source.type", "entra"),
-    ("username.attribute", "mail", "username.attribute", "upn"),
-    ("targets.0.instance_id", "not-a-uuid", "targets[0].instance_id", "UUID"),
-    ("targets.0.region", "useast1", "targets[0].region", "us-east-1"),
-    ("groups.0.security_profiles", [f"p{i}" for i in range(11)], "groups[0].security_profiles", "1 to 10"),
-    ("deprovision.disabled_security_profile", None, "deprovision.disabled_security_profile", "report"),
-    ("deprovision.action", "archive", "deprovision.action", "disable"),
-    ("safety.max_deprovision", True, "safety.max_deprovision", "int"),
-    ("safety.max_deprovision_percent", 150, "safety.max_deprovision_percent", "0 and 100"),
-    ("groups.0.phone", {"type": "DESK_PHONE"}, "groups[0].phone.desk_phone_number", "E.164"),
-    ("alerts.topic_arn", "my-topic", "alerts.topic_arn", "arn:aws:sns"),
-    ("targets.0.external_id", "x", "targets[0].external_id", "role_arn"),
-])
+@pytest.mark.parametrize(
+    ("path", "value", "where", "fix"),
+    [
+        ("safety.max_deprovison", 3, "safety.max_deprovison", "max_deprovision"),
+        ("source.type", "ldap", "source.type", "entra"),
+        ("username.attribute", "mail", "username.attribute", "upn"),
+        ("targets.0.instance_id", "not-a-uuid", "targets[0].instance_id", "UUID"),
+        ("targets.0.region", "useast1", "targets[0].region", "us-east-1"),
+        (
+            "groups.0.security_profiles",
+            [f"p{i}" for i in range(11)],
+            "groups[0].security_profiles",
+            "1 to 10",
+        ),
+        (
+            "deprovision.disabled_security_profile",
+            None,
+            "deprovision.disabled_security_profile",
+            "report",
+        ),
+        ("deprovision.action", "archive", "deprovision.action", "disable"),
+        ("safety.max_deprovision", True, "safety.max_deprovision", "int"),
+        ("safety.max_deprovision_percent", 150, "safety.max_deprovision_percent", "0 and 100"),
+        ("groups.0.phone", {"type": "DESK_PHONE"}, "groups[0].phone.desk_phone_number", "E.164"),
+        ("alerts.topic_arn", "my-topic", "alerts.topic_arn", "arn:aws:sns"),
+        ("targets.0.external_id", "x", "targets[0].external_id", "role_arn"),
+    ],
+)
 def test_errors_name_the_key_and_the_fix(path: str, value: Any, where: str, fix: str) -> None:
     doc = base()
     _set(doc, path, value)
@@ -72,8 +90,10 @@ def test_entra_needs_a_secret_arn_and_https_graph() -> None:
     doc["source"] = {"type": "entra", "entra": {"tenant_id": "t", "client_id": "c"}}
     with pytest.raises(ConfigError, match="client_secret_arn"):
         parse_config(doc)
-    doc["source"]["entra"].update(client_secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:x",
-                                  graph_url="http://graph.local")
+    doc["source"]["entra"].update(
+        client_secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:x",
+        graph_url="http://graph.local",
+    )
     with pytest.raises(ConfigError, match="https"):
         parse_config(doc)
 

@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import pytest
-
-from connect_user_sync.domain.models import ActionKind, ActionStatus, GroupRead, SyncAction, TargetPlan
-from connect_user_sync.domain.safety import SafetyLimits, empty_groups, hold_deprovisioning, hold_reasons
+from connect_user_sync.domain.models import (
+    ActionKind,
+    ActionStatus,
+    GroupRead,
+    SyncAction,
+    TargetPlan,
+)
+from connect_user_sync.domain.safety import (
+    SafetyLimits,
+    empty_groups,
+    hold_deprovisioning,
+    hold_reasons,
+)
 
 
 def target(removals: int, managed: int, creates: int = 1) -> TargetPlan:
     plan = TargetPlan("i", "r", managed_count=managed)
-    plan.actions = [SyncAction(ActionKind.DISABLE, f"d{i}", None, f"id{i}") for i in range(removals)]
+    plan.actions = [
+        SyncAction(ActionKind.DISABLE, f"d{i}", None, f"id{i}") for i in range(removals)
+    ]
     plan.actions += [SyncAction(ActionKind.CREATE, f"c{i}", None, None) for i in range(creates)]
     return plan
 
@@ -18,18 +30,33 @@ def target(removals: int, managed: int, creates: int = 1) -> TargetPlan:
 LIMITS = SafetyLimits(max_deprovision=5, max_deprovision_percent=10)
 
 
-@pytest.mark.parametrize(("removals", "managed", "held"), [
-    (0, 0, False), (5, 100, False), (6, 100, True), (10, 100, True), (1, 10, False), (2, 10, True),
-])
+@pytest.mark.parametrize(
+    ("removals", "managed", "held"),
+    [
+        (0, 0, False),
+        (5, 100, False),
+        (6, 100, True),
+        (10, 100, True),
+        (1, 10, False),
+        (2, 10, True),
+    ],
+)
 def test_limits(removals: int, managed: int, held: bool) -> None:
-    reasons, approvable = hold_reasons(target(removals, managed), LIMITS, read_complete=True, emptied_groups=[], approved=False)
+    reasons, approvable = hold_reasons(
+        target(removals, managed), LIMITS, read_complete=True, emptied_groups=[], approved=False
+    )
     assert bool(reasons) is held and approvable
 
 
 def test_approval_releases_limits_but_never_an_incomplete_read() -> None:
     plan = target(50, 60)
-    assert hold_reasons(plan, LIMITS, read_complete=True, emptied_groups=["G"], approved=True) == ([], True)
-    reasons, approvable = hold_reasons(plan, LIMITS, read_complete=False, emptied_groups=[], approved=True)
+    assert hold_reasons(plan, LIMITS, read_complete=True, emptied_groups=["G"], approved=True) == (
+        [],
+        True,
+    )
+    reasons, approvable = hold_reasons(
+        plan, LIMITS, read_complete=False, emptied_groups=[], approved=True
+    )
     assert reasons and not approvable
 
 
@@ -37,7 +64,10 @@ def test_holding_marks_only_removals() -> None:
     plan = target(3, 10)
     hold_deprovisioning(plan, ["too many"], approvable=True, report_only=False)
     statuses = {a.kind: a.status for a in plan.actions}
-    assert statuses == {ActionKind.DISABLE: ActionStatus.HELD, ActionKind.CREATE: ActionStatus.PLANNED}
+    assert statuses == {
+        ActionKind.DISABLE: ActionStatus.HELD,
+        ActionKind.CREATE: ActionStatus.PLANNED,
+    }
     assert "--approve-deprovision" in (plan.actions[0].error or "")
 
 

@@ -22,19 +22,37 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, text in (("plan", "show what apply would do; writes nothing"),
-                       ("apply", "converge Connect to the directory")):
+    for name, text in (
+        ("plan", "show what apply would do; writes nothing"),
+        ("apply", "converge Connect to the directory"),
+    ):
         sub = commands.add_parser(name, help=text, description=text)
-        sub.add_argument("--config", required=True, metavar="PATH", help="YAML or JSON configuration file")
+        sub.add_argument(
+            "--config", required=True, metavar="PATH", help="YAML or JSON configuration file"
+        )
         sub.add_argument("--format", choices=("table", "json"), default="table")
-        sub.add_argument("--user", action="append", default=[], metavar="NAME",
-                         help="limit the run to this directory user (username or directory id); repeatable")
+        sub.add_argument(
+            "--user",
+            action="append",
+            default=[],
+            metavar="NAME",
+            help="limit the run to this directory user (username or directory id); repeatable",
+        )
         if name == "apply":
-            sub.add_argument("--approve-deprovision", action="store_true",
-                             help="let through deprovisioning that the safety limits held back")
-    demo = commands.add_parser("demo", help="run the whole pipeline locally on emulators (no AWS account)")
-    demo.add_argument("--source", choices=("file", "entra"), default="file",
-                      help="directory to emulate (default: file)")
+            sub.add_argument(
+                "--approve-deprovision",
+                action="store_true",
+                help="let through deprovisioning that the safety limits held back",
+            )
+    demo = commands.add_parser(
+        "demo", help="run the whole pipeline locally on emulators (no AWS account)"
+    )
+    demo.add_argument(
+        "--source",
+        choices=("file", "entra"),
+        default="file",
+        help="directory to emulate (default: file)",
+    )
     demo.add_argument("--users", type=int, default=200, help="size of the sample directory")
     try:
         from connect_user_sync import cli_results
@@ -105,8 +123,10 @@ def run_command(args: argparse.Namespace, dry_run: bool) -> int:
         print(f"connect-user-sync: {exc}", file=sys.stderr)
         return EXIT_USAGE
     request = RunRequest(
-        dry_run=dry_run, users=tuple(args.user),
-        approve_deprovision=bool(getattr(args, "approve_deprovision", False)), trigger="cli",
+        dry_run=dry_run,
+        users=tuple(args.user),
+        approve_deprovision=bool(getattr(args, "approve_deprovision", False)),
+        trigger="cli",
     )
     progress = _Progress()
     try:
@@ -128,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         from connect_user_sync_emulators.demo import run_demo
 
-        return run_demo(source=args.source, users=args.users)
+        return int(run_demo(source=args.source, users=args.users))
     handler = getattr(args, "handler", None)
     if handler is None:  # pragma: no cover - argparse requires a command
         return EXIT_USAGE

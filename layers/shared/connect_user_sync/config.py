@@ -162,10 +162,16 @@ class _Section:
         for key in self.data:
             if key not in allowed:
                 close = [a for a in allowed if a.replace("_", "") == str(key).replace("_", "")]
-                hint = f"did you mean '{close[0]}'?" if close else f"allowed here: {', '.join(allowed)}"
+                hint = (
+                    f"did you mean '{close[0]}'?"
+                    if close
+                    else f"allowed here: {', '.join(allowed)}"
+                )
                 raise ConfigError(self.at(str(key)), "unknown key", f"remove it; {hint}")
 
-    def get(self, key: str, kind: type[T], default: T | None = None, *, required: bool = False) -> T | None:
+    def get(
+        self, key: str, kind: type[T], default: T | None = None, *, required: bool = False
+    ) -> T | None:
         value = self.data.get(key)
         if value is None:
             if required:
@@ -194,7 +200,9 @@ class _Section:
         assert value is not None
         return value
 
-    def matching(self, key: str, pattern: re.Pattern[str], example: str, *, required: bool = False) -> str | None:
+    def matching(
+        self, key: str, pattern: re.Pattern[str], example: str, *, required: bool = False
+    ) -> str | None:
         value = self.text(key, required=required)
         if value is not None and not pattern.match(value):
             raise ConfigError(self.at(key), f"{value!r} is not valid", f"use the form {example}")
@@ -203,7 +211,11 @@ class _Section:
     def choice(self, key: str, choices: tuple[str, ...], default: str | None = None) -> str:
         value = self.text(key, default=default, required=default is None)
         if value not in choices:
-            raise ConfigError(self.at(key), f"{value!r} is not one of {', '.join(choices)}", f"set '{key}' to one of {', '.join(choices)}")
+            raise ConfigError(
+                self.at(key),
+                f"{value!r} is not one of {', '.join(choices)}",
+                f"set '{key}' to one of {', '.join(choices)}",
+            )
         return value
 
     def section(self, key: str, *, required: bool = False) -> _Section | None:
@@ -219,22 +231,32 @@ class _Section:
         if value is None:
             return []
         if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-            raise ConfigError(self.at(key), f"expected a list of names, got {value!r}", f"write '{key}: [Name1, Name2]'")
+            raise ConfigError(
+                self.at(key),
+                f"expected a list of names, got {value!r}",
+                f"write '{key}: [Name1, Name2]'",
+            )
         return value
 
 
 # --------------------------------------------------------------------------- sections
 
 
-def _secret(sec: _Section, arn_key: str, inline_key: str, label: str) -> tuple[str | None, str | None]:
+def _secret(
+    sec: _Section, arn_key: str, inline_key: str, label: str
+) -> tuple[str | None, str | None]:
     arn = sec.matching(arn_key, _SECRET_ARN, "arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME")
     inline = sec.text(inline_key)
     if arn and inline:
-        raise ConfigError(sec.at(inline_key), f"both {arn_key} and {inline_key} are set", f"keep only {arn_key}")
+        raise ConfigError(
+            sec.at(inline_key), f"both {arn_key} and {inline_key} are set", f"keep only {arn_key}"
+        )
     return arn, inline
 
 
-def _require_one_secret(sec: _Section, arn: str | None, inline: str | None, arn_key: str, inline_key: str) -> None:
+def _require_one_secret(
+    sec: _Section, arn: str | None, inline: str | None, arn_key: str, inline_key: str
+) -> None:
     if not arn and not inline:
         raise ConfigError(
             sec.at(arn_key),
@@ -251,30 +273,69 @@ def _parse_source(root: _Section) -> SourceConfig:
     kind = sec.choice("type", SOURCE_TYPES)
     for other in SOURCE_TYPES:
         if other != kind and sec.data.get(other) is not None:
-            raise ConfigError(sec.at(other), f"settings for '{other}' while type is '{kind}'", f"remove '{other}:' or set type: {other}")
+            raise ConfigError(
+                sec.at(other),
+                f"settings for '{other}' while type is '{kind}'",
+                f"remove '{other}:' or set type: {other}",
+            )
     sub = sec.section(kind, required=True)
     assert sub is not None
     if kind == "file":
         sub.check_keys(("path",))
         return SourceConfig(kind, file=FileSourceConfig(sub.required_text("path")))
     if kind == "entra":
-        sub.check_keys(("tenant_id", "client_id", "client_secret_arn", "client_secret", "authority_host", "graph_url"))
+        sub.check_keys(
+            (
+                "tenant_id",
+                "client_id",
+                "client_secret_arn",
+                "client_secret",
+                "authority_host",
+                "graph_url",
+            )
+        )
         arn, inline = _secret(sub, "client_secret_arn", "client_secret", "client secret")
         _require_one_secret(sub, arn, inline, "client_secret_arn", "client_secret")
-        authority = sub.matching("authority_host", _HOST_PORT, "login.microsoftonline.com (host[:port], no scheme)") or "login.microsoftonline.com"
+        authority = (
+            sub.matching(
+                "authority_host", _HOST_PORT, "login.microsoftonline.com (host[:port], no scheme)"
+            )
+            or "login.microsoftonline.com"
+        )
         graph_url = sub.text("graph_url") or "https://graph.microsoft.com"
         if not graph_url.startswith("https://"):
-            raise ConfigError(sub.at("graph_url"), f"{graph_url!r} is not an https URL", "use https://graph.microsoft.com or your national cloud's Graph URL")
-        return SourceConfig(kind, entra=EntraSourceConfig(
-            tenant_id=sub.required_text("tenant_id"), client_id=sub.required_text("client_id"),
-            client_secret_arn=arn, client_secret=inline, authority_host=authority,
-            graph_url=graph_url.rstrip("/"),
-        ))
+            raise ConfigError(
+                sub.at("graph_url"),
+                f"{graph_url!r} is not an https URL",
+                "use https://graph.microsoft.com or your national cloud's Graph URL",
+            )
+        return SourceConfig(
+            kind,
+            entra=EntraSourceConfig(
+                tenant_id=sub.required_text("tenant_id"),
+                client_id=sub.required_text("client_id"),
+                client_secret_arn=arn,
+                client_secret=inline,
+                authority_host=authority,
+                graph_url=graph_url.rstrip("/"),
+            ),
+        )
     if kind == "okta":
-        sub.check_keys(("org_url", "api_token_secret_arn", "api_token", "client_id", "private_key_secret_arn", "private_key"))
+        sub.check_keys(
+            (
+                "org_url",
+                "api_token_secret_arn",
+                "api_token",
+                "client_id",
+                "private_key_secret_arn",
+                "private_key",
+            )
+        )
         org_url = sub.required_text("org_url")
         if not re.match(r"^https?://[A-Za-z0-9.-]+(:\d+)?/?$", org_url):
-            raise ConfigError(sub.at("org_url"), f"{org_url!r} is not an org URL", "use https://YOUR-ORG.okta.com")
+            raise ConfigError(
+                sub.at("org_url"), f"{org_url!r} is not an org URL", "use https://YOUR-ORG.okta.com"
+            )
         token_arn, token = _secret(sub, "api_token_secret_arn", "api_token", "API token")
         key_arn, key = _secret(sub, "private_key_secret_arn", "private_key", "private key")
         client_id = sub.text("client_id")
@@ -282,13 +343,23 @@ def _parse_source(root: _Section) -> SourceConfig:
             _require_one_secret(sub, key_arn, key, "private_key_secret_arn", "private_key")
         else:
             _require_one_secret(sub, token_arn, token, "api_token_secret_arn", "api_token")
-        return SourceConfig(kind, okta=OktaSourceConfig(org_url.rstrip("/"), token_arn, token, client_id, key_arn, key))
+        return SourceConfig(
+            kind,
+            okta=OktaSourceConfig(org_url.rstrip("/"), token_arn, token, client_id, key_arn, key),
+        )
     sub.check_keys(("api_host", "integration_key", "secret_key_arn", "secret_key"))
     arn, inline = _secret(sub, "secret_key_arn", "secret_key", "secret key")
     _require_one_secret(sub, arn, inline, "secret_key_arn", "secret_key")
-    host = sub.matching("api_host", _HOST_PORT, "api-XXXXXXXX.duosecurity.com (host[:port], no scheme)", required=True)
+    host = sub.matching(
+        "api_host",
+        _HOST_PORT,
+        "api-XXXXXXXX.duosecurity.com (host[:port], no scheme)",
+        required=True,
+    )
     assert host is not None
-    return SourceConfig(kind, duo=DuoSourceConfig(host, sub.required_text("integration_key"), arn, inline))
+    return SourceConfig(
+        kind, duo=DuoSourceConfig(host, sub.required_text("integration_key"), arn, inline)
+    )
 
 
 def _parse_username(root: _Section, source_type: str) -> UsernameConfig:
@@ -298,7 +369,11 @@ def _parse_username(root: _Section, source_type: str) -> UsernameConfig:
     default = allowed[0]
     attribute = sec.text("attribute", default=default) or default
     if attribute not in allowed:
-        raise ConfigError(sec.at("attribute"), f"{attribute!r} is not an attribute the {source_type} source offers", f"use one of {', '.join(allowed)}, matching the claim your IdP sends as RoleSessionName")
+        raise ConfigError(
+            sec.at("attribute"),
+            f"{attribute!r} is not an attribute the {source_type} source offers",
+            f"use one of {', '.join(allowed)}, matching the claim your IdP sends as RoleSessionName",
+        )
     return UsernameConfig(attribute, bool(sec.get("lowercase", bool, False)))
 
 
@@ -309,54 +384,92 @@ def _parse_phone(sec: _Section | None) -> PhoneSettings:
     phone_type = sec.choice("type", PHONE_TYPES, default="SOFT_PHONE")
     timeout = sec.get("after_contact_work_timeout", int, 0) or 0
     if timeout < 0:
-        raise ConfigError(sec.at("after_contact_work_timeout"), f"{timeout} is negative", "use 0 (no limit) or a number of seconds")
+        raise ConfigError(
+            sec.at("after_contact_work_timeout"),
+            f"{timeout} is negative",
+            "use 0 (no limit) or a number of seconds",
+        )
     desk = sec.text("desk_phone_number")
     if phone_type == "DESK_PHONE" and not desk:
-        raise ConfigError(sec.at("desk_phone_number"), "missing for a DESK_PHONE", "give the E.164 number, e.g. +12065550100, or use SOFT_PHONE")
+        raise ConfigError(
+            sec.at("desk_phone_number"),
+            "missing for a DESK_PHONE",
+            "give the E.164 number, e.g. +12065550100, or use SOFT_PHONE",
+        )
     return PhoneSettings(phone_type, bool(sec.get("auto_accept", bool, False)), timeout, desk)
 
 
 def _parse_groups(root: _Section) -> tuple[GroupRule, ...]:
     raw = root.data.get("groups")
     if not isinstance(raw, list) or not raw:
-        raise ConfigError("groups", "expected a non-empty list of directory groups", "list at least one group with its security_profiles and routing_profile")
+        raise ConfigError(
+            "groups",
+            "expected a non-empty list of directory groups",
+            "list at least one group with its security_profiles and routing_profile",
+        )
     rules: list[GroupRule] = []
     seen: set[str] = set()
     for index, item in enumerate(raw):
         sec = _Section(item, f"groups[{index}]")
-        sec.check_keys(("name", "id", "security_profiles", "routing_profile", "hierarchy_group", "phone"))
+        sec.check_keys(
+            ("name", "id", "security_profiles", "routing_profile", "hierarchy_group", "phone")
+        )
         name, gid = sec.text("name"), sec.text("id")
         if bool(name) == bool(gid):
-            raise ConfigError(sec.at("name"), "give exactly one of 'name' or 'id'", "name the group by its display name or its directory id")
+            raise ConfigError(
+                sec.at("name"),
+                "give exactly one of 'name' or 'id'",
+                "name the group by its display name or its directory id",
+            )
         key = gid or name
         assert key is not None
         label = f"id:{key}" if gid else key
         if label in seen:
-            raise ConfigError(sec.at("id" if gid else "name"), f"group {label!r} is listed twice", "merge the two entries")
+            raise ConfigError(
+                sec.at("id" if gid else "name"),
+                f"group {label!r} is listed twice",
+                "merge the two entries",
+            )
         seen.add(label)
         profiles = sec.string_list("security_profiles")
         if not 1 <= len(profiles) <= 10:
-            raise ConfigError(sec.at("security_profiles"), f"{len(profiles)} security profiles given", "list 1 to 10 security profile names (Connect's limit)")
-        rules.append(GroupRule(
-            key=key, by_id=bool(gid), security_profiles=tuple(profiles),
-            routing_profile=sec.required_text("routing_profile"),
-            hierarchy_group=sec.text("hierarchy_group"),
-            phone=_parse_phone(sec.section("phone")),
-        ))
+            raise ConfigError(
+                sec.at("security_profiles"),
+                f"{len(profiles)} security profiles given",
+                "list 1 to 10 security profile names (Connect's limit)",
+            )
+        rules.append(
+            GroupRule(
+                key=key,
+                by_id=bool(gid),
+                security_profiles=tuple(profiles),
+                routing_profile=sec.required_text("routing_profile"),
+                hierarchy_group=sec.text("hierarchy_group"),
+                phone=_parse_phone(sec.section("phone")),
+            )
+        )
     return tuple(rules)
 
 
 def _parse_targets(root: _Section) -> tuple[TargetConfig, ...]:
     raw = root.data.get("targets")
     if not isinstance(raw, list) or not raw:
-        raise ConfigError("targets", "expected a non-empty list of Connect instances", "add '- instance_id: ...' and 'region: ...'")
+        raise ConfigError(
+            "targets",
+            "expected a non-empty list of Connect instances",
+            "add '- instance_id: ...' and 'region: ...'",
+        )
     targets: list[TargetConfig] = []
     seen: set[str] = set()
     for index, item in enumerate(raw):
         sec = _Section(item, f"targets[{index}]")
         sec.check_keys(("instance_id", "instance_arn", "region", "role_arn", "external_id"))
-        instance_id = sec.matching("instance_id", _INSTANCE_ID, "11111111-2222-3333-4444-555555555555 (lower-case UUID)")
-        arn = sec.matching("instance_arn", _INSTANCE_ARN, "arn:aws:connect:REGION:ACCOUNT:instance/INSTANCE_ID")
+        instance_id = sec.matching(
+            "instance_id", _INSTANCE_ID, "11111111-2222-3333-4444-555555555555 (lower-case UUID)"
+        )
+        arn = sec.matching(
+            "instance_arn", _INSTANCE_ARN, "arn:aws:connect:REGION:ACCOUNT:instance/INSTANCE_ID"
+        )
         region = sec.matching("region", _REGION, "us-east-1")
         account = None
         if arn:
@@ -364,21 +477,41 @@ def _parse_targets(root: _Section) -> tuple[TargetConfig, ...]:
             assert match is not None
             arn_region, account, arn_id = match.groups()
             if instance_id and instance_id != arn_id:
-                raise ConfigError(sec.at("instance_id"), "differs from the id inside instance_arn", "give only one of instance_id and instance_arn")
+                raise ConfigError(
+                    sec.at("instance_id"),
+                    "differs from the id inside instance_arn",
+                    "give only one of instance_id and instance_arn",
+                )
             if region and region != arn_region:
-                raise ConfigError(sec.at("region"), f"differs from the region in instance_arn ({arn_region})", "remove region or make them agree")
+                raise ConfigError(
+                    sec.at("region"),
+                    f"differs from the region in instance_arn ({arn_region})",
+                    "remove region or make them agree",
+                )
             instance_id, region = arn_id, arn_region
         if not instance_id:
-            raise ConfigError(sec.at("instance_id"), "missing", "give instance_id (with region) or instance_arn")
+            raise ConfigError(
+                sec.at("instance_id"), "missing", "give instance_id (with region) or instance_arn"
+            )
         if not region:
-            raise ConfigError(sec.at("region"), "missing", "give the instance's AWS Region, e.g. us-east-1")
+            raise ConfigError(
+                sec.at("region"), "missing", "give the instance's AWS Region, e.g. us-east-1"
+            )
         role_arn = sec.matching("role_arn", _ROLE_ARN, "arn:aws:iam::ACCOUNT:role/NAME")
         external_id = sec.text("external_id")
         if external_id and not role_arn:
-            raise ConfigError(sec.at("external_id"), "set without role_arn", "remove it or add the role_arn it belongs to")
+            raise ConfigError(
+                sec.at("external_id"),
+                "set without role_arn",
+                "remove it or add the role_arn it belongs to",
+            )
         target = TargetConfig(instance_id, region, account, role_arn, external_id)
         if target.key in seen:
-            raise ConfigError(sec.at("instance_id"), "this instance is listed twice", "remove the duplicate target")
+            raise ConfigError(
+                sec.at("instance_id"),
+                "this instance is listed twice",
+                "remove the duplicate target",
+            )
         seen.add(target.key)
         targets.append(target)
     return tuple(targets)
@@ -390,20 +523,35 @@ def _parse_deprovision(root: _Section) -> DeprovisionConfig:
     action = sec.choice("action", DEPROVISION_ACTIONS, default="disable")
     profile = sec.text("disabled_security_profile")
     if action == "disable" and not profile:
-        raise ConfigError(sec.at("disabled_security_profile"), "required when action is disable", "name a Connect security profile with no permissions (e.g. 'Disabled'), or choose action: report")
+        raise ConfigError(
+            sec.at("disabled_security_profile"),
+            "required when action is disable",
+            "name a Connect security profile with no permissions (e.g. 'Disabled'), or choose action: report",
+        )
     return DeprovisionConfig(action, profile, sec.text("disabled_routing_profile"))
 
 
 def _parse_safety(root: _Section, lowercase: bool) -> SafetyConfig:
     sec = root.section("safety") or _Section({}, "safety")
-    sec.check_keys(("max_deprovision", "max_deprovision_percent", "protected_usernames", "adopt_existing"))
+    sec.check_keys(
+        ("max_deprovision", "max_deprovision_percent", "protected_usernames", "adopt_existing")
+    )
     limit = sec.get("max_deprovision", int, 25)
     percent = sec.get("max_deprovision_percent", float, 10.0)
-    assert limit is not None and percent is not None
+    assert limit is not None
+    assert percent is not None
     if limit < 0:
-        raise ConfigError(sec.at("max_deprovision"), f"{limit} is negative", "use 0 to hold every deprovisioning, or a positive limit")
+        raise ConfigError(
+            sec.at("max_deprovision"),
+            f"{limit} is negative",
+            "use 0 to hold every deprovisioning, or a positive limit",
+        )
     if not 0 <= percent <= 100:
-        raise ConfigError(sec.at("max_deprovision_percent"), f"{percent} is outside 0..100", "give a percentage between 0 and 100")
+        raise ConfigError(
+            sec.at("max_deprovision_percent"),
+            f"{percent} is outside 0..100",
+            "give a percentage between 0 and 100",
+        )
     protected = frozenset(normalize(name) for name in sec.string_list("protected_usernames"))
     return SafetyConfig(limit, percent, protected, bool(sec.get("adopt_existing", bool, True)))
 
@@ -411,7 +559,9 @@ def _parse_safety(root: _Section, lowercase: bool) -> SafetyConfig:
 def parse_config(document: object) -> Config:
     """Validate a loaded document and return the typed configuration."""
     root = _Section(document, "")
-    root.check_keys(("source", "username", "groups", "targets", "deprovision", "safety", "results", "alerts"))
+    root.check_keys(
+        ("source", "username", "groups", "targets", "deprovision", "safety", "results", "alerts")
+    )
     source = _parse_source(root)
     username = _parse_username(root, source.type)
     results = root.section("results") or _Section({}, "results")
@@ -426,7 +576,9 @@ def parse_config(document: object) -> Config:
         deprovision=_parse_deprovision(root),
         safety=_parse_safety(root, username.lowercase),
         results_table=results.text("table"),
-        alerts_topic_arn=alerts.matching("topic_arn", _TOPIC_ARN, "arn:aws:sns:REGION:ACCOUNT:TOPIC"),
+        alerts_topic_arn=alerts.matching(
+            "topic_arn", _TOPIC_ARN, "arn:aws:sns:REGION:ACCOUNT:TOPIC"
+        ),
     )
 
 
@@ -441,8 +593,14 @@ def parse_text(text: str, origin: str = "config") -> Config:
             document = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
-            where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
-            raise ConfigError(f"{origin} ({where})", f"not valid YAML or JSON: {getattr(exc, 'problem', exc)}", "fix the syntax at that position") from exc
+            where = (
+                f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
+            )
+            raise ConfigError(
+                f"{origin} ({where})",
+                f"not valid YAML or JSON: {getattr(exc, 'problem', exc)}",
+                "fix the syntax at that position",
+            ) from exc
     if document is None:
         raise ConfigError(origin, "the document is empty", "start from the example in the README")
     return parse_config(document)
@@ -454,7 +612,11 @@ def load_config(path: str | Path, reader: Callable[[Path], str] | None = None) -
     try:
         text = reader(file) if reader else file.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError("--config", f"cannot read {file}: {exc.strerror or exc}", "give the path of an existing YAML or JSON file") from exc
+        raise ConfigError(
+            "--config",
+            f"cannot read {file}: {exc.strerror or exc}",
+            "give the path of an existing YAML or JSON file",
+        ) from exc
     config = parse_text(text, str(file))
     if config.source.file and "://" not in config.source.file.path:
         # A relative directory path is relative to the config file, not to the cwd.

@@ -33,7 +33,10 @@ from connect_user_sync.errors import PermanentError, TransientError
 
 # Published default rates (requests per second, per account and Region).
 DEFAULT_RATES: dict[str, float] = {
-    "DescribeUser": 10, "ListUsers": 10, "ListRoutingProfiles": 10, "ListUserHierarchyGroups": 10,
+    "DescribeUser": 10,
+    "ListUsers": 10,
+    "ListRoutingProfiles": 10,
+    "ListUserHierarchyGroups": 10,
 }
 SLOW_RATE = 2.0  # CreateUser, DeleteUser, SearchUsers, UpdateUser*, Tag/Untag, ListSecurityProfiles
 DEFAULT_BURST = 2.0  # bursts are not published; stay at the conservative end
@@ -55,8 +58,13 @@ class DeadlineReached(Exception):
 class TokenBucket:
     """A thread-safe token bucket. ``acquire`` sleeps until a token is free."""
 
-    def __init__(self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        rate: float,
+        burst: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.rate = rate
         self.capacity = max(1.0, burst)
         self.tokens = self.capacity
@@ -108,7 +116,9 @@ class RateLimiter:
             bucket = self.buckets.get(operation)
             if bucket is None:
                 rate = DEFAULT_RATES.get(operation, SLOW_RATE) * self.multiplier
-                bucket = self.buckets[operation] = TokenBucket(rate, self.burst * max(1.0, self.multiplier))
+                bucket = self.buckets[operation] = TokenBucket(
+                    rate, self.burst * max(1.0, self.multiplier)
+                )
             return bucket
 
 
@@ -135,17 +145,33 @@ class Catalog:
     def hierarchy_group(self, name: str, path: str) -> str:
         ids = self.hierarchy_groups.get(name, ())
         if len(ids) > 1:
-            raise ConfigError(path, f"{len(ids)} hierarchy groups are named {name!r}", "rename one of them in Connect so the name is unique")
-        return _lookup({name: ids[0]} if ids else {}, name, path, "hierarchy group", self.hierarchy_groups)
+            raise ConfigError(
+                path,
+                f"{len(ids)} hierarchy groups are named {name!r}",
+                "rename one of them in Connect so the name is unique",
+            )
+        return _lookup(
+            {name: ids[0]} if ids else {}, name, path, "hierarchy group", self.hierarchy_groups
+        )
 
 
-def _lookup(names: Mapping[str, Any], name: str, path: str, what: str, every: Mapping[str, Any] | None = None) -> str:
+def _lookup(
+    names: Mapping[str, Any],
+    name: str,
+    path: str,
+    what: str,
+    every: Mapping[str, Any] | None = None,
+) -> str:
     if name in names:
         return str(names[name])
     known = sorted(every if every is not None else names)
     close = [n for n in known if n.lower() == name.lower()]
     hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(known[:15]) or 'none'}"
-    raise ConfigError(path, f"no {what} named {name!r} in the Connect instance", f"use the exact name from Connect ({hint})")
+    raise ConfigError(
+        path,
+        f"no {what} named {name!r} in the Connect instance",
+        f"use the exact name from Connect ({hint})",
+    )
 
 
 def parse_user(item: Mapping[str, Any]) -> ConnectUser:
@@ -159,9 +185,13 @@ def parse_user(item: Mapping[str, Any]) -> ConnectUser:
         routing_profile_id=item.get("RoutingProfileId"),
         hierarchy_group_id=item.get("HierarchyGroupId") or None,
         phone=PhoneSettings(
-            phone.get("PhoneType", "SOFT_PHONE"), bool(phone.get("AutoAccept", False)),
-            int(phone.get("AfterContactWorkTimeLimit") or 0), phone.get("DeskPhoneNumber") or None,
-        ) if phone else None,
+            phone.get("PhoneType", "SOFT_PHONE"),
+            bool(phone.get("AutoAccept", False)),
+            int(phone.get("AfterContactWorkTimeLimit") or 0),
+            phone.get("DeskPhoneNumber") or None,
+        )
+        if phone
+        else None,
         first_name=identity.get("FirstName") or None,
         last_name=identity.get("LastName") or None,
         tags=dict(item.get("Tags") or {}),
@@ -170,7 +200,8 @@ def parse_user(item: Mapping[str, Any]) -> ConnectUser:
 
 def _phone_config(phone: PhoneSettings) -> dict[str, Any]:
     config: dict[str, Any] = {
-        "PhoneType": phone.phone_type, "AutoAccept": phone.auto_accept,
+        "PhoneType": phone.phone_type,
+        "AutoAccept": phone.auto_accept,
         "AfterContactWorkTimeLimit": phone.after_contact_work_timeout,
     }
     if phone.desk_phone_number:
@@ -181,12 +212,21 @@ def _phone_config(phone: PhoneSettings) -> dict[str, Any]:
 class ConnectInstance:
     """One Connect instance reached through one boto3 client."""
 
-    def __init__(self, client: Any, instance_id: str, *, limiter: RateLimiter | None = None,
-                 workers: int = 6, sleep: Callable[[float], None] = time.sleep,
-                 rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        instance_id: str,
+        *,
+        limiter: RateLimiter | None = None,
+        workers: int = 6,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
         self.client = client
         self.instance_id = instance_id
-        self.limiter = limiter or RateLimiter.for_scope(str(getattr(client.meta, "region_name", "")))
+        self.limiter = limiter or RateLimiter.for_scope(
+            str(getattr(client.meta, "region_name", ""))
+        )
         self.workers = workers
         self.sleep = sleep
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
@@ -212,13 +252,17 @@ class ConnectInstance:
                 if code in _THROTTLE_CODES:
                     throttles += 1
                     if throttles > MAX_THROTTLE_RETRIES:
-                        raise TransientError(f"{operation} still throttled after {throttles} tries") from exc
+                        raise TransientError(
+                            f"{operation} still throttled after {throttles} tries"
+                        ) from exc
                     self._back_off(throttles)
                     continue
                 if code in _TRANSIENT_CODES or status >= 500:
                     transients += 1
                     if transients > MAX_TRANSIENT_RETRIES:
-                        raise TransientError(f"{operation} failed {transients} times: {code}: {message}") from exc
+                        raise TransientError(
+                            f"{operation} failed {transients} times: {code}: {message}"
+                        ) from exc
                     self._back_off(transients)
                     continue
                 raise PermanentError(f"{operation}: {code}: {message}") from exc
@@ -235,11 +279,15 @@ class ConnectInstance:
             raise DeadlineReached
         self.sleep(delay)
 
-    def _pages(self, operation: str, key: str, page_size: int, **params: Any) -> Iterable[dict[str, Any]]:
+    def _pages(
+        self, operation: str, key: str, page_size: int, **params: Any
+    ) -> Iterable[dict[str, Any]]:
         token: str | None = None
         while True:
             extra = {"NextToken": token} if token else {}
-            page = self.call(operation, InstanceId=self.instance_id, MaxResults=page_size, **params, **extra)
+            page = self.call(
+                operation, InstanceId=self.instance_id, MaxResults=page_size, **params, **extra
+            )
             yield from page.get(key) or ()
             token = page.get("NextToken")
             if not token:
@@ -252,15 +300,27 @@ class ConnectInstance:
         return [parse_user(item) for item in self._pages("SearchUsers", "Users", SEARCH_PAGE)]
 
     def find_user(self, username: str) -> ConnectUser | None:
-        criteria = {"StringCondition": {"FieldName": "Username", "Value": username, "ComparisonType": "EXACT"}}
+        criteria = {
+            "StringCondition": {
+                "FieldName": "Username",
+                "Value": username,
+                "ComparisonType": "EXACT",
+            }
+        }
         for item in self._pages("SearchUsers", "Users", SEARCH_PAGE, SearchCriteria=criteria):
             if item.get("Username") == username:
                 return parse_user(item)
         return None
 
     def catalog(self) -> Catalog:
-        security = {s["Name"]: s["Id"] for s in self._pages("ListSecurityProfiles", "SecurityProfileSummaryList", 1000)}
-        routing = {r["Name"]: r["Id"] for r in self._pages("ListRoutingProfiles", "RoutingProfileSummaryList", 1000)}
+        security = {
+            s["Name"]: s["Id"]
+            for s in self._pages("ListSecurityProfiles", "SecurityProfileSummaryList", 1000)
+        }
+        routing = {
+            r["Name"]: r["Id"]
+            for r in self._pages("ListRoutingProfiles", "RoutingProfileSummaryList", 1000)
+        }
         hierarchy: dict[str, tuple[str, ...]] = {}
         for group in self._pages("ListUserHierarchyGroups", "UserHierarchyGroupSummaryList", 1000):
             hierarchy[group["Name"]] = (*hierarchy.get(group["Name"], ()), group["Id"])
@@ -268,8 +328,14 @@ class ConnectInstance:
 
     # ----------------------------------------------------------------- writing
 
-    def apply(self, actions: Sequence[SyncAction], *, deadline: float | None = None,
-              adopt_existing: bool = True, on_done: Callable[[SyncAction], None] | None = None) -> None:
+    def apply(
+        self,
+        actions: Sequence[SyncAction],
+        *,
+        deadline: float | None = None,
+        adopt_existing: bool = True,
+        on_done: Callable[[SyncAction], None] | None = None,
+    ) -> None:
         """Carry out the planned actions, side by side, recording each outcome on the action.
 
         A failing user never stops the run. Once the deadline is near, actions not yet
@@ -306,22 +372,30 @@ class ConnectInstance:
     def _check_limits(self, action: SyncAction, existing_tags: Mapping[str, Any]) -> None:
         desired = action.desired
         if desired and desired.first_name and len(desired.first_name) > MAX_FIRST_NAME:
-            raise PermanentError(f"first name is {len(desired.first_name)} characters; Connect allows {MAX_FIRST_NAME}")
+            raise PermanentError(
+                f"first name is {len(desired.first_name)} characters; Connect allows {MAX_FIRST_NAME}"
+            )
         if desired and desired.last_name and len(desired.last_name) > MAX_LAST_NAME:
-            raise PermanentError(f"last name is {len(desired.last_name)} characters; Connect allows {MAX_LAST_NAME}")
+            raise PermanentError(
+                f"last name is {len(desired.last_name)} characters; Connect allows {MAX_LAST_NAME}"
+            )
         total = len(set(existing_tags) - set(action.remove_tags) | set(action.set_tags))
         if total > MAX_TAGS:
-            raise PermanentError(f"the user would carry {total} tags; Connect allows {MAX_TAGS}. Remove some tags from the user")
+            raise PermanentError(
+                f"the user would carry {total} tags; Connect allows {MAX_TAGS}. Remove some tags from the user"
+            )
 
     def _create(self, action: SyncAction, adopt_existing: bool) -> None:
         desired = action.desired
         assert desired is not None
         self._check_limits(action, {})
         params: dict[str, Any] = {
-            "InstanceId": self.instance_id, "Username": action.username,
+            "InstanceId": self.instance_id,
+            "Username": action.username,
             "SecurityProfileIds": sorted(desired.security_profile_ids),
             "RoutingProfileId": desired.routing_profile_id,
-            "PhoneConfig": _phone_config(desired.phone), "Tags": dict(action.set_tags),
+            "PhoneConfig": _phone_config(desired.phone),
+            "Tags": dict(action.set_tags),
         }
         identity = _identity(desired.first_name, desired.last_name, desired.email)
         if identity:
@@ -342,17 +416,25 @@ class ConnectInstance:
         # CreateUser has no idempotency token: after a lost response the retry lands here.
         existing = self.find_user(action.username)
         if existing is None:
-            raise PermanentError(f"CreateUser said '{action.username}' exists, but SearchUsers cannot find it")
+            raise PermanentError(
+                f"CreateUser said '{action.username}' exists, but SearchUsers cannot find it"
+            )
         owner = existing.source_id
         if existing.managed and owner not in (None, action.source_id):
             raise PermanentError(f"'{action.username}' already exists for directory user {owner}")
         if not existing.managed and not adopt_existing:
-            raise PermanentError(f"'{action.username}' already exists and safety.adopt_existing is false")
+            raise PermanentError(
+                f"'{action.username}' already exists and safety.adopt_existing is false"
+            )
         assert action.desired is not None
         action.user_id, action.arn = existing.user_id, existing.arn
         follow_up = SyncAction(
-            ActionKind.UPDATE, action.username, action.source_id, existing.user_id,
-            settings_changes(existing, action.desired), action.desired,
+            ActionKind.UPDATE,
+            action.username,
+            action.source_id,
+            existing.user_id,
+            settings_changes(existing, action.desired),
+            action.desired,
             set_tags={k: v for k, v in action.set_tags.items() if existing.tags.get(k) != v},
             arn=existing.arn,
         )
@@ -365,12 +447,24 @@ class ConnectInstance:
         self._check_limits(action, existing_tags or {})
         if "security_profile_ids" in changed:
             after = changed["security_profile_ids"].after
-            self.call("UpdateUserSecurityProfiles", SecurityProfileIds=list(after) if isinstance(after, list) else [], **ids)
+            self.call(
+                "UpdateUserSecurityProfiles",
+                SecurityProfileIds=list(after) if isinstance(after, list) else [],
+                **ids,
+            )
         if "routing_profile_id" in changed:
-            self.call("UpdateUserRoutingProfile", RoutingProfileId=changed["routing_profile_id"].after, **ids)
+            self.call(
+                "UpdateUserRoutingProfile",
+                RoutingProfileId=changed["routing_profile_id"].after,
+                **ids,
+            )
         if desired is not None:
             if "hierarchy_group_id" in changed:
-                extra = {"HierarchyGroupId": desired.hierarchy_group_id} if desired.hierarchy_group_id else {}
+                extra = (
+                    {"HierarchyGroupId": desired.hierarchy_group_id}
+                    if desired.hierarchy_group_id
+                    else {}
+                )
                 self.call("UpdateUserHierarchy", **ids, **extra)
             if "phone" in changed:
                 self.call("UpdateUserPhoneConfig", PhoneConfig=_phone_config(desired.phone), **ids)
@@ -401,28 +495,44 @@ def _snake(operation: str) -> str:
     return "".join("_" + c.lower() if c.isupper() else c for c in operation).lstrip("_")
 
 
-def connect_client(region: str, *, role_arn: str | None = None, external_id: str | None = None,
-                   session: Any = None) -> Any:
+def connect_client(
+    region: str, *, role_arn: str | None = None, external_id: str | None = None, session: Any = None
+) -> Any:
     """A boto3 Connect client for one target. Endpoints follow the standard AWS
     configuration (``AWS_ENDPOINT_URL_CONNECT``); a role is assumed for cross-account targets."""
     import boto3
     from botocore.config import Config as BotoConfig
 
-    config = BotoConfig(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=30,
-                        max_pool_connections=16, user_agent_extra="connect-user-sync")
+    config = BotoConfig(
+        retries={"total_max_attempts": 1},
+        connect_timeout=5,
+        read_timeout=30,
+        max_pool_connections=16,
+        user_agent_extra="connect-user-sync",
+    )
     base = session or boto3.session.Session()
     if role_arn:
         sts = base.client("sts", region_name=region)
-        params = {"RoleArn": role_arn, "RoleSessionName": "connect-user-sync"}
+        params: dict[str, Any] = {"RoleArn": role_arn, "RoleSessionName": "connect-user-sync"}
         if external_id:
             params["ExternalId"] = external_id
         creds = sts.assume_role(**params)["Credentials"]
         base = boto3.session.Session(
-            aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
-            aws_session_token=creds["SessionToken"], region_name=region,
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+            region_name=region,
         )
     return base.client("connect", region_name=region, config=config)
 
 
-__all__ = ["TAG_SOURCE_ID", "Catalog", "ConnectInstance", "DeadlineReached", "RateLimiter",
-           "TokenBucket", "connect_client", "parse_user"]
+__all__ = [
+    "TAG_SOURCE_ID",
+    "Catalog",
+    "ConnectInstance",
+    "DeadlineReached",
+    "RateLimiter",
+    "TokenBucket",
+    "connect_client",
+    "parse_user",
+]

@@ -11,9 +11,21 @@ from rich.table import Table
 from rich.text import Text
 
 MAX_ROWS = 60
-_STATUS_STYLE = {"planned": "cyan", "succeeded": "green", "partial": "yellow", "refused": "red", "failed": "red"}
-_ACTION_STYLE = {"create": "green", "update": "cyan", "adopt": "blue", "enable": "green",
-                 "disable": "yellow", "delete": "red"}
+_STATUS_STYLE = {
+    "planned": "cyan",
+    "succeeded": "green",
+    "partial": "yellow",
+    "refused": "red",
+    "failed": "red",
+}
+_ACTION_STYLE = {
+    "create": "green",
+    "update": "cyan",
+    "adopt": "blue",
+    "enable": "green",
+    "disable": "yellow",
+    "delete": "red",
+}
 _FIX = {
     "case_mismatch": "Recreate the Connect user with the asserted spelling, or change the claim",
     "attribute_mismatch": "Recreate the Connect user as the asserted value, or assert the other attribute",
@@ -35,12 +47,17 @@ def _describe(action: Mapping[str, Any]) -> str:
     changes = action["changes"]
     if action["action"] == "create":
         after = {name: c["to"] for name, c in changes.items()}
-        parts = [", ".join(after.get("security_profiles") or []), after.get("routing_profile"),
-                 after.get("hierarchy_group")]
+        parts = [
+            ", ".join(after.get("security_profiles") or []),
+            after.get("routing_profile"),
+            after.get("hierarchy_group"),
+        ]
         return "new: " + " · ".join(str(p) for p in parts if p)
     if action["action"] == "delete":
         return "deleted (cannot be undone)"
-    return "; ".join(f"{name}: {_value(c['from'])} → {_value(c['to'])}" for name, c in changes.items())
+    return "; ".join(
+        f"{name}: {_value(c['from'])} → {_value(c['to'])}" for name, c in changes.items()
+    )
 
 
 def render_report(report: Mapping[str, Any], console: Console) -> None:
@@ -69,24 +86,38 @@ def render_report(report: Mapping[str, Any], console: Console) -> None:
         actions = sorted(actions, key=lambda a: (order.get(a["action"], 9), a["username"]))
         for action in actions[:MAX_ROWS]:
             changes = _describe(action)
-            status = Text(action["status"], style="red" if action["status"] in ("failed", "held") else "")
+            status = Text(
+                action["status"], style="red" if action["status"] in ("failed", "held") else ""
+            )
             if action.get("error"):
                 status.append(f"\n{action['error']}", style="dim")
-            table.add_row(Text(action["action"], style=_ACTION_STYLE.get(action["action"], "")),
-                          action["username"], changes, status)
+            table.add_row(
+                Text(action["action"], style=_ACTION_STYLE.get(action["action"], "")),
+                action["username"],
+                changes,
+                status,
+            )
         console.print(table)
         if len(actions) > MAX_ROWS:
-            console.print(f"  … and {len(actions) - MAX_ROWS} more actions (use --format json for all)")
+            console.print(
+                f"  … and {len(actions) - MAX_ROWS} more actions (use --format json for all)"
+            )
     mismatches = report.get("mismatches", [])
     if mismatches:
-        console.print(f"\n[bold]Username mismatches ({len(mismatches)})[/bold]: these people cannot sign in until fixed")
+        console.print(
+            f"\n[bold]Username mismatches ({len(mismatches)})[/bold]: these people cannot sign in until fixed"
+        )
         table = Table(pad_edge=False)
         for column in ("kind", "IdP asserts", "Connect user", "what to do"):
             table.add_column(column, overflow="fold")
         for m in mismatches[:MAX_ROWS]:
-            table.add_row(m["kind"], m["username"], m.get("connect_username") or "", _FIX.get(m["kind"], ""))
+            table.add_row(
+                m["kind"], m["username"], m.get("connect_username") or "", _FIX.get(m["kind"], "")
+            )
         console.print(table)
-        console.print("[dim]Each mismatch's full explanation is in --format json and in the alert.[/dim]")
+        console.print(
+            "[dim]Each mismatch's full explanation is in --format json and in the alert.[/dim]"
+        )
     for error in report.get("errors", []):
         console.print(f"[red]error:[/red] {error}")
     status = report["status"]

@@ -7,7 +7,7 @@ configuration error never leaves a run half done.
 
 from __future__ import annotations
 
-import time
+import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,8 +40,11 @@ from connect_user_sync.ports import Alerter, DirectorySource, RunStore, mismatch
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_REFUSED, EXIT_DIRECTORY = 0, 1, 2, 3, 4
 _EXIT_FOR_STATUS = {
-    RunStatus.PLANNED: EXIT_OK, RunStatus.SUCCEEDED: EXIT_OK, RunStatus.PARTIAL: EXIT_PARTIAL,
-    RunStatus.REFUSED: EXIT_REFUSED, RunStatus.FAILED: EXIT_DIRECTORY,
+    RunStatus.PLANNED: EXIT_OK,
+    RunStatus.SUCCEEDED: EXIT_OK,
+    RunStatus.PARTIAL: EXIT_PARTIAL,
+    RunStatus.REFUSED: EXIT_REFUSED,
+    RunStatus.FAILED: EXIT_DIRECTORY,
 }
 SOURCE_LABELS = {"entra": "Entra ID", "okta": "Okta", "duo": "Duo", "file": "the directory"}
 
@@ -142,22 +145,33 @@ def run_sync(
             continue
         view = view_directory(snapshot.users, target.rules, target.policy)
         plan, found = plan_target(
-            target.config.instance_id, target.config.region, view, target.users, target.policy,
-            now=started, only=only,
+            target.config.instance_id,
+            target.config.region,
+            view,
+            target.users,
+            target.policy,
+            now=started,
+            only=only,
         )
         target.plan = plan
         shared = [m for m in view.mismatches if in_filter(only, m.username, m.source_id)]
-        for mismatch, instance_id in [(m, None) for m in shared] + [(m, plan.instance_id) for m in found]:
+        for mismatch, instance_id in [(m, None) for m in shared] + [
+            (m, plan.instance_id) for m in found
+        ]:
             entry = _mismatch_dict(mismatch, instance_id)
             if mismatch_key(entry) not in seen_keys:
                 seen_keys.add(mismatch_key(entry))
                 mismatches.append(entry)
         reasons, approvable = hold_reasons(
-            plan, limits, read_complete=complete, emptied_groups=emptied,
+            plan,
+            limits,
+            read_complete=complete,
+            emptied_groups=emptied,
             approved=request.approve_deprovision,
         )
-        hold_deprovisioning(plan, reasons, approvable=approvable,
-                            report_only=config.deprovision.action == "report")
+        hold_deprovisioning(
+            plan, reasons, approvable=approvable, report_only=config.deprovision.action == "report"
+        )
         if not complete:
             hold_access_reductions(plan)
 
@@ -166,15 +180,12 @@ def run_sync(
         for target in targets:
             if target.plan is None or target.instance is None:
                 continue
-            total = sum(1 for a in target.plan.actions if a.status == ActionStatus.PLANNED)
-            done = [0]
-
-            def step(_: SyncAction, label: str = target.config.instance_id, total: int = total) -> None:
-                done[0] += 1
-                notify(f"Applying to {label}", done[0], total)
-
-            target.instance.apply(target.plan.actions, deadline=request.deadline,
-                                  adopt_existing=config.safety.adopt_existing, on_done=step)
+            target.instance.apply(
+                target.plan.actions,
+                deadline=request.deadline,
+                adopt_existing=config.safety.adopt_existing,
+                on_done=_progress_counter(notify, target.plan, target.config.instance_id),
+            )
 
     status = _status(request, snapshot is not None and complete, targets)
     report = {
@@ -196,22 +207,43 @@ def run_sync(
         "errors": errors,
     }
     _finish(report, store, alerter)
-    return RunOutcome(report, _EXIT_FOR_STATUS[RunStatus(report["status"])])
+    final = RunStatus(str(report["status"]))  # _finish may have degraded it
+    return RunOutcome(report, _EXIT_FOR_STATUS[final])
 
 
 # --------------------------------------------------------------------------- phases
+
+
+def _progress_counter(
+    notify: Callable[[str, int, int], None], plan: TargetPlan, label: str
+) -> Callable[[SyncAction], None]:
+    total = sum(1 for a in plan.actions if a.status == ActionStatus.PLANNED)
+    done = 0
+    lock = threading.Lock()
+
+    def step(_: SyncAction) -> None:
+        nonlocal done
+        with lock:
+            done += 1
+            notify(f"Applying to {label}", done, total)
+
+    return step
 
 
 def _default_client(target: TargetConfig) -> Any:
     return connect_client(target.region, role_arn=target.role_arn, external_id=target.external_id)
 
 
-def _read_target(target: _Target, config: Config, factory: Callable[[TargetConfig], Any], index: int) -> None:
+def _read_target(
+    target: _Target, config: Config, factory: Callable[[TargetConfig], Any], index: int
+) -> None:
     label = f"{target.config.region}/{target.config.instance_id}"
     try:
         client = factory(target.config)
         scope = f"{target.config.region}/{target.config.account_id or target.config.role_arn or 'default'}"
-        target.instance = ConnectInstance(client, target.config.instance_id, limiter=RateLimiter.for_scope(scope))
+        target.instance = ConnectInstance(
+            client, target.config.instance_id, limiter=RateLimiter.for_scope(scope)
+        )
         catalog = target.instance.catalog()
         target.names = catalog.names_by_id()
         target.rules, target.policy = _resolve(config, catalog, index)
@@ -226,27 +258,41 @@ def _read_target(target: _Target, config: Config, factory: Callable[[TargetConfi
         target.policy = None
 
 
-def _resolve(config: Config, catalog: Catalog, target_index: int) -> tuple[list[ResolvedRule], PlanPolicy]:
+def _resolve(
+    config: Config, catalog: Catalog, target_index: int
+) -> tuple[list[ResolvedRule], PlanPolicy]:
     rules: list[ResolvedRule] = []
     where = f" (target {target_index})" if len(config.targets) > 1 else ""
     for index, rule in enumerate(config.groups):
         path = f"groups[{index}]"
-        rules.append(ResolvedRule(
-            label=rule.label,
-            security_profile_ids=tuple(
-                catalog.security_profile(name, f"{path}.security_profiles{where}") for name in rule.security_profiles
-            ),
-            routing_profile_id=catalog.routing_profile(rule.routing_profile, f"{path}.routing_profile{where}"),
-            hierarchy_group_id=catalog.hierarchy_group(rule.hierarchy_group, f"{path}.hierarchy_group{where}")
-            if rule.hierarchy_group else None,
-            phone=rule.phone,
-        ))
+        rules.append(
+            ResolvedRule(
+                label=rule.label,
+                security_profile_ids=tuple(
+                    catalog.security_profile(name, f"{path}.security_profiles{where}")
+                    for name in rule.security_profiles
+                ),
+                routing_profile_id=catalog.routing_profile(
+                    rule.routing_profile, f"{path}.routing_profile{where}"
+                ),
+                hierarchy_group_id=catalog.hierarchy_group(
+                    rule.hierarchy_group, f"{path}.hierarchy_group{where}"
+                )
+                if rule.hierarchy_group
+                else None,
+                phone=rule.phone,
+            )
+        )
     deprovision = config.deprovision
     disabled_sp = disabled_rp = None
     if deprovision.disabled_security_profile:
-        disabled_sp = catalog.security_profile(deprovision.disabled_security_profile, f"deprovision.disabled_security_profile{where}")
+        disabled_sp = catalog.security_profile(
+            deprovision.disabled_security_profile, f"deprovision.disabled_security_profile{where}"
+        )
     if deprovision.disabled_routing_profile:
-        disabled_rp = catalog.routing_profile(deprovision.disabled_routing_profile, f"deprovision.disabled_routing_profile{where}")
+        disabled_rp = catalog.routing_profile(
+            deprovision.disabled_routing_profile, f"deprovision.disabled_routing_profile{where}"
+        )
     policy = PlanPolicy(
         username_attribute=config.username.attribute,
         lowercase=config.username.lowercase,
@@ -279,8 +325,11 @@ def _in_scope(snapshot: DirectorySnapshot | None, only: frozenset[str] | None) -
         return 0
     if only is None:
         return len(snapshot.users)
-    return sum(1 for u in snapshot.users
-               if in_filter(only, u.source_id, *(v for v in u.attributes.values() if v)))
+    return sum(
+        1
+        for u in snapshot.users
+        if in_filter(only, u.source_id, *(v for v in u.attributes.values() if v))
+    )
 
 
 def _finish(report: dict[str, Any], store: RunStore | None, alerter: Alerter | None) -> None:
@@ -326,8 +375,11 @@ def _target_dict(target: _Target) -> dict[str, Any]:
 
 
 # Reports speak in the names people see in the Connect console, not in ids.
-_NAMED_FIELDS = {"security_profile_ids": "security_profiles", "routing_profile_id": "routing_profile",
-                 "hierarchy_group_id": "hierarchy_group"}
+_NAMED_FIELDS = {
+    "security_profile_ids": "security_profiles",
+    "routing_profile_id": "routing_profile",
+    "hierarchy_group_id": "hierarchy_group",
+}
 
 
 def _named(value: Any, names: Mapping[str, str]) -> Any:
@@ -342,7 +394,10 @@ def _action_dict(action: SyncAction, names: Mapping[str, str]) -> dict[str, Any]
     changes: dict[str, Any] = {}
     for field_name, change in action.changes.items():
         if field_name in _NAMED_FIELDS:
-            changes[_NAMED_FIELDS[field_name]] = {"from": _named(change.before, names), "to": _named(change.after, names)}
+            changes[_NAMED_FIELDS[field_name]] = {
+                "from": _named(change.before, names),
+                "to": _named(change.after, names),
+            }
         else:
             changes[field_name] = {"from": change.before, "to": change.after}
     return {

@@ -75,14 +75,24 @@ def view_directory(
         if not user.enabled:
             view.leavers.add(user.source_id)
             continue
-        result = derive_username(dict(user.attributes), policy.username_attribute, lowercase=policy.lowercase)
+        result = derive_username(
+            user.attributes, policy.username_attribute, lowercase=policy.lowercase
+        )
         if result.username is None:
-            shown = user.attributes.get(policy.username_attribute) or f"(no {policy.username_attribute})"
+            shown = (
+                user.attributes.get(policy.username_attribute)
+                or f"(no {policy.username_attribute})"
+            )
             view.skipped.add(user.source_id)
-            view.mismatches.append(Mismatch(
-                MismatchKind.INVALID, str(shown).strip(), None, user.source_id,
-                f"Directory user {user.source_id}: {result.problem}. The user is skipped until this is fixed.",
-            ))
+            view.mismatches.append(
+                Mismatch(
+                    MismatchKind.INVALID,
+                    str(shown).strip(),
+                    None,
+                    user.source_id,
+                    f"Directory user {user.source_id}: {result.problem}. The user is skipped until this is fixed.",
+                )
+            )
             continue
         by_username[result.username].append(_Wanted(user, result.username, settings))
     for username, claimants in by_username.items():
@@ -92,11 +102,16 @@ def view_directory(
         ids = ", ".join(c.user.source_id for c in claimants)
         for claimant in claimants:
             view.skipped.add(claimant.user.source_id)
-            view.mismatches.append(Mismatch(
-                MismatchKind.DUPLICATE, username, None, claimant.user.source_id,
-                f"{len(claimants)} directory users ({ids}) would all sign in as '{username}'; "
-                "all are skipped until the attribute is unique in the directory.",
-            ))
+            view.mismatches.append(
+                Mismatch(
+                    MismatchKind.DUPLICATE,
+                    username,
+                    None,
+                    claimant.user.source_id,
+                    f"{len(claimants)} directory users ({ids}) would all sign in as '{username}'; "
+                    "all are skipped until the attribute is unique in the directory.",
+                )
+            )
     return view
 
 
@@ -135,7 +150,9 @@ def plan_target(
     plan.managed_count = sum(1 for u in connect_users if u.managed and u.username not in protected)
 
     # Every Connect user some wanted directory user signs in as: never deprovisioned.
-    claimed: set[str] = {by_name[w.username].user_id for w in view.wanted.values() if w.username in by_name}
+    claimed: set[str] = {
+        by_name[w.username].user_id for w in view.wanted.values() if w.username in by_name
+    }
     asserted = {w.username.lower() for w in view.wanted.values()}
     handled: set[str] = set()
 
@@ -148,34 +165,64 @@ def plan_target(
             if current.username not in protected:
                 _plan_existing(plan, wanted, current, policy, now)
         else:
-            _plan_missing(plan, mismatches, wanted, mine.get(source_id, []), by_lower, by_name, policy,
-                          claimed, asserted)
+            _plan_missing(
+                plan,
+                mismatches,
+                wanted,
+                mine.get(source_id, []),
+                by_lower,
+                by_name,
+                policy,
+                claimed,
+                asserted,
+            )
         # Older Connect users made for this person under a previous username.
         for old in mine.get(source_id, []):
-            if old.user_id in claimed or old.username in protected or old.username == wanted.username:
+            if (
+                old.user_id in claimed
+                or old.username in protected
+                or old.username == wanted.username
+            ):
                 continue
             handled.add(old.user_id)
-            if old.disabled and policy.deprovision_action == "disable" and _disabled_in_step(old, policy):
+            if (
+                old.disabled
+                and policy.deprovision_action == "disable"
+                and _disabled_in_step(old, policy)
+            ):
                 plan.unchanged += 1
                 continue
-            mismatches.append(Mismatch(
-                MismatchKind.RENAMED, wanted.username, old.username, source_id,
-                f"Directory user {source_id} now signs in as '{wanted.username}' instead of "
-                f"'{old.username}'. Connect cannot rename users: '{wanted.username}' is created "
-                f"with the same settings and '{old.username}' is deprovisioned "
-                f"({policy.deprovision_action}).",
-            ))
+            mismatches.append(
+                Mismatch(
+                    MismatchKind.RENAMED,
+                    wanted.username,
+                    old.username,
+                    source_id,
+                    f"Directory user {source_id} now signs in as '{wanted.username}' instead of "
+                    f"'{old.username}'. Connect cannot rename users: '{wanted.username}' is created "
+                    f"with the same settings and '{old.username}' is deprovisioned "
+                    f"({policy.deprovision_action}).",
+                )
+            )
             _plan_deprovision(plan, old, policy, now)
 
     for user in connect_users:
-        if (not user.managed or user.user_id in handled or user.user_id in claimed
-                or user.username in protected):
+        if (
+            not user.managed
+            or user.user_id in handled
+            or user.user_id in claimed
+            or user.username in protected
+        ):
             continue
         if user.source_id in view.skipped:
             continue  # still in the directory, only unusable: leave their access alone
         if not in_filter(only, user.username, user.source_id):
             continue
-        if user.disabled and policy.deprovision_action == "disable" and _disabled_in_step(user, policy):
+        if (
+            user.disabled
+            and policy.deprovision_action == "disable"
+            and _disabled_in_step(user, policy)
+        ):
             plan.unchanged += 1
             continue
         _plan_deprovision(plan, user, policy, now)
@@ -185,12 +232,17 @@ def plan_target(
 # --------------------------------------------------------------------------- pieces
 
 
-def _plan_existing(plan: TargetPlan, wanted: _Wanted, current: ConnectUser, policy: PlanPolicy, now: str) -> None:
+def _plan_existing(
+    plan: TargetPlan, wanted: _Wanted, current: ConnectUser, policy: PlanPolicy, now: str
+) -> None:
     if not current.managed and not policy.adopt_existing:
         return  # exists and logins work; the tool was told not to take it over
     changes = settings_changes(current, wanted.settings)
-    tags = {TAG_MANAGED: "true", TAG_SOURCE_ID: wanted.user.source_id,
-            TAG_EMAIL_HASH: email_fingerprint(wanted.settings.email)}
+    tags = {
+        TAG_MANAGED: "true",
+        TAG_SOURCE_ID: wanted.user.source_id,
+        TAG_EMAIL_HASH: email_fingerprint(wanted.settings.email),
+    }
     if not current.managed:
         tags[TAG_ADOPTED] = now
     set_tags = {k: v for k, v in tags.items() if current.tags.get(k) != v}
@@ -203,10 +255,19 @@ def _plan_existing(plan: TargetPlan, wanted: _Wanted, current: ConnectUser, poli
     else:
         plan.unchanged += 1
         return
-    plan.actions.append(SyncAction(
-        kind, current.username, wanted.user.source_id, current.user_id, changes, wanted.settings,
-        set_tags=set_tags, remove_tags=(TAG_DISABLED,) if current.disabled else (), arn=current.arn,
-    ))
+    plan.actions.append(
+        SyncAction(
+            kind,
+            current.username,
+            wanted.user.source_id,
+            current.user_id,
+            changes,
+            wanted.settings,
+            set_tags=set_tags,
+            remove_tags=(TAG_DISABLED,) if current.disabled else (),
+            arn=current.arn,
+        )
+    )
 
 
 def _plan_missing(
@@ -229,16 +290,24 @@ def _plan_missing(
         def blocks(user: ConnectUser) -> bool:
             return not user.managed and user.user_id not in claimed
 
-        variants = [u for u in by_lower.get(wanted.username.lower(), [])
-                    if u.username != wanted.username and blocks(u)]
+        variants = [
+            u
+            for u in by_lower.get(wanted.username.lower(), [])
+            if u.username != wanted.username and blocks(u)
+        ]
         if variants:
             other = variants[0].username
-            mismatches.append(Mismatch(
-                MismatchKind.CASE, wanted.username, other, source_id,
-                f"Connect user '{other}' differs only in letter case from what {policy.source_label} "
-                f"asserts, '{wanted.username}': logins will fail. Recreate the Connect user as "
-                f"'{wanted.username}' or change the claim; nothing was created.",
-            ))
+            mismatches.append(
+                Mismatch(
+                    MismatchKind.CASE,
+                    wanted.username,
+                    other,
+                    source_id,
+                    f"Connect user '{other}' differs only in letter case from what {policy.source_label} "
+                    f"asserts, '{wanted.username}': logins will fail. Recreate the Connect user as "
+                    f"'{wanted.username}' or change the claim; nothing was created.",
+                )
+            )
             return
         for attribute, raw in sorted(wanted.user.attributes.items()):
             if attribute == policy.username_attribute or not raw:
@@ -246,47 +315,81 @@ def _plan_missing(
             value = normalize(raw)
             candidates = [by_name[value]] if value in by_name else by_lower.get(value.lower(), [])
             # A user named after somebody else's asserted name is theirs, not this one's.
-            found = next((u for u in candidates if blocks(u) and u.username.lower() not in asserted), None)
+            found = next(
+                (u for u in candidates if blocks(u) and u.username.lower() not in asserted), None
+            )
             if found is not None:
-                mismatches.append(Mismatch(
-                    MismatchKind.ATTRIBUTE, wanted.username, found.username, source_id,
-                    f"Connect user '{found.username}' is named after the directory user's "
-                    f"{attribute}, but {policy.source_label} asserts the {policy.username_attribute} "
-                    f"'{wanted.username}': logins will fail. Recreate the user as "
-                    f"'{wanted.username}' or assert {attribute} in the SAML claim; nothing was created.",
-                ))
+                mismatches.append(
+                    Mismatch(
+                        MismatchKind.ATTRIBUTE,
+                        wanted.username,
+                        found.username,
+                        source_id,
+                        f"Connect user '{found.username}' is named after the directory user's "
+                        f"{attribute}, but {policy.source_label} asserts the {policy.username_attribute} "
+                        f"'{wanted.username}': logins will fail. Recreate the user as "
+                        f"'{wanted.username}' or assert {attribute} in the SAML claim; nothing was created.",
+                    )
+                )
                 return
-    tags = {TAG_MANAGED: "true", TAG_SOURCE_ID: source_id,
-            TAG_EMAIL_HASH: email_fingerprint(wanted.settings.email)}
-    plan.actions.append(SyncAction(
-        ActionKind.CREATE, wanted.username, source_id, None,
-        settings_changes(None, wanted.settings), wanted.settings, set_tags=tags,
-    ))
+    tags = {
+        TAG_MANAGED: "true",
+        TAG_SOURCE_ID: source_id,
+        TAG_EMAIL_HASH: email_fingerprint(wanted.settings.email),
+    }
+    plan.actions.append(
+        SyncAction(
+            ActionKind.CREATE,
+            wanted.username,
+            source_id,
+            None,
+            settings_changes(None, wanted.settings),
+            wanted.settings,
+            set_tags=tags,
+        )
+    )
 
 
 def _plan_deprovision(plan: TargetPlan, user: ConnectUser, policy: PlanPolicy, now: str) -> None:
     if policy.deprovision_action == "delete":
-        plan.actions.append(SyncAction(
-            ActionKind.DELETE, user.username, user.source_id, user.user_id,
-            {"user": Change(user.username, None)}, arn=user.arn,
-        ))
+        plan.actions.append(
+            SyncAction(
+                ActionKind.DELETE,
+                user.username,
+                user.source_id,
+                user.user_id,
+                {"user": Change(user.username, None)},
+                arn=user.arn,
+            )
+        )
         return
     # "report" plans the same disable, which the safety gate then holds for a person.
     target_profiles = frozenset({policy.disabled_security_profile_id or ""})
     changes: dict[str, Change] = {}
     if user.security_profile_ids != target_profiles:
-        changes["security_profile_ids"] = Change(sorted(user.security_profile_ids), sorted(target_profiles))
+        changes["security_profile_ids"] = Change(
+            sorted(user.security_profile_ids), sorted(target_profiles)
+        )
     rp = policy.disabled_routing_profile_id
     if rp and user.routing_profile_id != rp:
         changes["routing_profile_id"] = Change(user.routing_profile_id, rp)
-    plan.actions.append(SyncAction(
-        ActionKind.DISABLE, user.username, user.source_id, user.user_id, changes,
-        set_tags={} if user.disabled else {TAG_DISABLED: now}, arn=user.arn,
-    ))
+    plan.actions.append(
+        SyncAction(
+            ActionKind.DISABLE,
+            user.username,
+            user.source_id,
+            user.user_id,
+            changes,
+            set_tags={} if user.disabled else {TAG_DISABLED: now},
+            arn=user.arn,
+        )
+    )
 
 
 def _disabled_in_step(user: ConnectUser, policy: PlanPolicy) -> bool:
-    profiles_ok = user.security_profile_ids == frozenset({policy.disabled_security_profile_id or ""})
+    profiles_ok = user.security_profile_ids == frozenset(
+        {policy.disabled_security_profile_id or ""}
+    )
     rp = policy.disabled_routing_profile_id
     return profiles_ok and (rp is None or user.routing_profile_id == rp)
 
@@ -312,7 +415,11 @@ def settings_changes(current: ConnectUser | None, desired: DesiredSettings) -> d
             differ(name, None, getattr(desired, name))
         return changes
     if current.security_profile_ids != desired.security_profile_ids:
-        differ("security_profile_ids", sorted(current.security_profile_ids), sorted(desired.security_profile_ids))
+        differ(
+            "security_profile_ids",
+            sorted(current.security_profile_ids),
+            sorted(desired.security_profile_ids),
+        )
     differ("routing_profile_id", current.routing_profile_id, desired.routing_profile_id)
     differ("hierarchy_group_id", current.hierarchy_group_id, desired.hierarchy_group_id)
     if current.phone != desired.phone:
@@ -321,7 +428,9 @@ def settings_changes(current: ConnectUser | None, desired: DesiredSettings) -> d
         differ("first_name", current.first_name, desired.first_name)
     if desired.last_name is not None:
         differ("last_name", current.last_name, desired.last_name)
-    if desired.email is not None and current.tags.get(TAG_EMAIL_HASH) != email_fingerprint(desired.email):
+    if desired.email is not None and current.tags.get(TAG_EMAIL_HASH) != email_fingerprint(
+        desired.email
+    ):
         changes["email"] = Change(None, desired.email)  # the old value is not visible to us
     return changes
 
@@ -329,8 +438,11 @@ def settings_changes(current: ConnectUser | None, desired: DesiredSettings) -> d
 def phone_dict(phone: PhoneSettings | None) -> dict[str, object] | None:
     if phone is None:
         return None
-    out: dict[str, object] = {"type": phone.phone_type, "auto_accept": phone.auto_accept,
-                              "after_contact_work_timeout": phone.after_contact_work_timeout}
+    out: dict[str, object] = {
+        "type": phone.phone_type,
+        "auto_accept": phone.auto_accept,
+        "after_contact_work_timeout": phone.after_contact_work_timeout,
+    }
     if phone.desk_phone_number:
         out["desk_phone_number"] = phone.desk_phone_number
     return out

@@ -44,11 +44,15 @@ def hold_reasons(
         return [], True
     reasons: list[str] = []
     if not read_complete:
-        return [f"the directory read was incomplete, so {count} deprovisioning action(s) wait for a complete read"], False
+        return [
+            f"the directory read was incomplete, so {count} deprovisioning action(s) wait for a complete read"
+        ], False
     for group in emptied_groups:
         reasons.append(f"group '{group}' came back empty although the previous run saw members")
     if count > limits.max_deprovision:
-        reasons.append(f"{count} deprovisioning actions exceed safety.max_deprovision ({limits.max_deprovision})")
+        reasons.append(
+            f"{count} deprovisioning actions exceed safety.max_deprovision ({limits.max_deprovision})"
+        )
     if plan.managed_count:
         percent = 100.0 * count / plan.managed_count
         if percent > limits.max_deprovision_percent:
@@ -104,7 +108,9 @@ def hold_access_reductions(plan: TargetPlan) -> int:
         removes = bool(profiles and set(profiles.before or ()) - set(profiles.after or ()))  # type: ignore[call-overload]
         if removes or any(name in action.changes for name in _GROUP_FIELDS):
             action.status = ActionStatus.HELD
-            action.error = ("held: the directory read was incomplete and this update would take access "
-                            "away; the next complete run will decide")
+            action.error = (
+                "held: the directory read was incomplete and this update would take access "
+                "away; the next complete run will decide"
+            )
             held += 1
     return held

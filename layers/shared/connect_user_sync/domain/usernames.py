@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 MIN_LENGTH = 2
@@ -65,7 +66,7 @@ def username_problem(value: str) -> str | None:
 
 
 def derive_username(
-    attributes: dict[str, str | None] | None,
+    attributes: Mapping[str, str | None] | None,
     attribute: str,
     *,
     lowercase: bool = False,

@@ -18,7 +18,17 @@ from connect_user_sync.config import ConfigError
 from connect_user_sync.domain.models import DirectorySnapshot, DirectoryUser, GroupRead, GroupRule
 from connect_user_sync.errors import DirectoryReadError
 
-USER_FIELDS = ("id", "upn", "email", "login", "username", "first_name", "last_name", "enabled", "groups")
+USER_FIELDS = (
+    "id",
+    "upn",
+    "email",
+    "login",
+    "username",
+    "first_name",
+    "last_name",
+    "enabled",
+    "groups",
+)
 ATTRIBUTE_FIELDS = ("upn", "email", "login", "username", "id")
 _FALSE = {"false", "0", "no", "n", "off", "disabled"}
 
@@ -34,7 +44,9 @@ class FileSource:
         if self.path.startswith("s3://"):
             bucket, _, key = self.path[5:].partition("/")
             if not bucket or not key:
-                raise ConfigError("source.file.path", f"{self.path!r} has no object key", "use s3://BUCKET/KEY")
+                raise ConfigError(
+                    "source.file.path", f"{self.path!r} has no object key", "use s3://BUCKET/KEY"
+                )
             client = self.s3_client
             if client is None:
                 import boto3
@@ -48,11 +60,15 @@ class FileSource:
         try:
             return Path(self.path).read_text(encoding="utf-8-sig")
         except OSError as exc:
-            raise DirectoryReadError(f"cannot read directory file {self.path}: {exc.strerror or exc}") from exc
+            raise DirectoryReadError(
+                f"cannot read directory file {self.path}: {exc.strerror or exc}"
+            ) from exc
 
     def read(self, groups: Sequence[GroupRule]) -> DirectorySnapshot:
         text = self._read_text()
         errors: list[str] = []
+        rows: list[Any]
+        group_rows: list[Any]
         if self.path.lower().endswith(".csv"):
             rows, group_rows = _csv_rows(text), []
         else:
@@ -63,7 +79,9 @@ class FileSource:
             if not isinstance(document, Mapping) or not isinstance(document.get("users"), list):
                 raise DirectoryReadError(f"{self.path} must be a JSON object with a 'users' list")
             rows, group_rows = document["users"], document.get("groups") or []
-        names_by_id = {str(g.get("id")): str(g.get("name")) for g in group_rows if isinstance(g, Mapping)}
+        names_by_id = {
+            str(g.get("id")): str(g.get("name")) for g in group_rows if isinstance(g, Mapping)
+        }
         known_names = set(names_by_id.values())
 
         users: list[DirectoryUser] = []
@@ -83,14 +101,19 @@ class FileSource:
         reads = []
         for rule in groups:
             count = sum(1 for u in users if rule.label in u.groups)
-            exists = (rule.key in names_by_id) if rule.by_id else (rule.key in known_names or count > 0)
+            exists = (
+                (rule.key in names_by_id) if rule.by_id else (rule.key in known_names or count > 0)
+            )
             if not exists:
                 raise ConfigError(
-                    "groups", f"group {rule.label!r} does not exist in {self.path}",
+                    "groups",
+                    f"group {rule.label!r} does not exist in {self.path}",
                     "use a group name (or id:) that the directory file lists",
                 )
             reads.append(GroupRead(rule.label, _id_of(rule, names_by_id), count))
-        return DirectorySnapshot(tuple(users), tuple(reads), complete=not errors, errors=tuple(errors))
+        return DirectorySnapshot(
+            tuple(users), tuple(reads), complete=not errors, errors=tuple(errors)
+        )
 
 
 def _id_of(rule: GroupRule, names_by_id: Mapping[str, str]) -> str | None:
@@ -102,7 +125,9 @@ def _id_of(rule: GroupRule, names_by_id: Mapping[str, str]) -> str | None:
 def _csv_rows(text: str) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for raw in csv.DictReader(io.StringIO(text)):
-        row: dict[str, Any] = {k.strip(): (v.strip() if isinstance(v, str) else v) for k, v in raw.items() if k}
+        row: dict[str, Any] = {
+            k.strip(): (v.strip() if isinstance(v, str) else v) for k, v in raw.items() if k
+        }
         row["groups"] = [g.strip() for g in (row.get("groups") or "").split("|") if g.strip()]
         if row.get("enabled") in ("", None):
             row.pop("enabled", None)
@@ -110,8 +135,13 @@ def _csv_rows(text: str) -> list[dict[str, Any]]:
     return rows
 
 
-def _user(row: Any, number: int, rules: Sequence[GroupRule], names_by_id: Mapping[str, str],
-          errors: list[str]) -> DirectoryUser | None:
+def _user(
+    row: Any,
+    number: int,
+    rules: Sequence[GroupRule],
+    names_by_id: Mapping[str, str],
+    errors: list[str],
+) -> DirectoryUser | None:
     if not isinstance(row, Mapping):
         errors.append(f"row {number}: expected an object, got {type(row).__name__}")
         return None
@@ -133,7 +163,10 @@ def _user(row: Any, number: int, rules: Sequence[GroupRule], names_by_id: Mappin
         enabled = enabled.strip().lower() not in _FALSE
     return DirectoryUser(
         source_id=source_id,
-        attributes={name: (str(row[name]) if row.get(name) not in (None, "") else None) for name in ATTRIBUTE_FIELDS},
+        attributes={
+            name: (str(row[name]) if row.get(name) not in (None, "") else None)
+            for name in ATTRIBUTE_FIELDS
+        },
         first_name=row.get("first_name") or None,
         last_name=row.get("last_name") or None,
         email=row.get("email") or None,
