@@ -49,7 +49,9 @@ class RunStore(Protocol):
 class Alerter(Protocol):
     """Tells people about new mismatches and safety stops."""
 
-    def notify(self, report: Mapping[str, Any], new_mismatches: Sequence[Mapping[str, Any]]) -> None:
+    def notify(
+        self, report: Mapping[str, Any], new_mismatches: Sequence[Mapping[str, Any]]
+    ) -> None:
         """Send one message for the run if it has new mismatches or a safety stop."""
         ...
 
