@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from connect_user_sync.cli import main
 from connect_user_sync.connect import RateLimiter
 from connect_user_sync_emulators.connect import ConnectEmulator

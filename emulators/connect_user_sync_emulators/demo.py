@@ -36,10 +36,10 @@ def _env(values: dict[str, str]) -> Iterator[None]:
 
 def run_demo(source: str = "file", users: int = 200, console: Console | None = None) -> int:
     import yaml
+
     from connect_user_sync.config import parse_config
     from connect_user_sync.render import render_report
     from connect_user_sync.service import RunRequest, run_sync
-
     from connect_user_sync_emulators.connect import ConnectEmulator
     from connect_user_sync_emulators.sample import sample_config, sample_directory, seed_connect
 

@@ -16,6 +16,7 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+
 from connect_user_sync_emulators.connect import (
     ConnectEmulator,
     ConnectError,

@@ -10,10 +10,10 @@ import json
 import math
 
 import pytest
+
 from connect_user_sync.cli import main
 from connect_user_sync.domain.models import TAG_DISABLED, TAG_EMAIL_HASH, TAG_MANAGED, TAG_SOURCE_ID
 from connect_user_sync.domain.settings import email_fingerprint
-
 from tests.conftest import World, person
 
 WRITE_OPS = {

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+
 from connect_user_sync.config import ConfigError, EntraSourceConfig, parse_config
 from connect_user_sync.domain.models import DirectorySnapshot, DirectoryUser, GroupRule
 from connect_user_sync.domain.usernames import derive_username

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from connect_user_sync.config import ConfigError, parse_config, parse_text
 
 IID = "11111111-2222-3333-4444-555555555555"

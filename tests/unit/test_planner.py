@@ -6,6 +6,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from connect_user_sync.domain.models import (
     TAG_DISABLED,
     TAG_EMAIL_HASH,
@@ -19,8 +22,6 @@ from connect_user_sync.domain.models import (
 )
 from connect_user_sync.domain.planner import PlanPolicy, plan_target, view_directory
 from connect_user_sync.domain.settings import ResolvedRule, email_fingerprint
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 RULES = [
     ResolvedRule(

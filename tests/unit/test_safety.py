@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from connect_user_sync.domain.models import (
     ActionKind,
     ActionStatus,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from connect_user_sync.domain.usernames import derive_username, normalize, username_problem
 from hypothesis import given
 from hypothesis import strategies as st
+
+from connect_user_sync.domain.usernames import derive_username, normalize, username_problem
 
 
 @pytest.mark.parametrize(
