@@ -21,12 +21,12 @@ os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
-from connect_user_sync.config import parse_config  # noqa: E402
-from connect_user_sync.domain.models import TAG_EMAIL_HASH, TAG_MANAGED, TAG_SOURCE_ID  # noqa: E402
-from connect_user_sync.domain.settings import email_fingerprint  # noqa: E402
-from connect_user_sync.service import RunRequest, run_sync  # noqa: E402
-from connect_user_sync.sources.file import FileSource  # noqa: E402
-from connect_user_sync_emulators.connect import ConnectEmulator  # noqa: E402
+from connect_user_sync.config import parse_config
+from connect_user_sync.domain.models import TAG_EMAIL_HASH, TAG_MANAGED, TAG_SOURCE_ID
+from connect_user_sync.domain.settings import email_fingerprint
+from connect_user_sync.service import RunRequest, run_sync
+from connect_user_sync.sources.file import FileSource
+from connect_user_sync_emulators.connect import ConnectEmulator
 
 SPEED = 50.0
 
