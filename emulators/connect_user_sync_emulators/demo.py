@@ -109,7 +109,7 @@ def run_demo(source: str = "file", users: int = 200, console: Console | None = N
             f"The second apply planned {actions} actions. The reports above are what "
             "`connect-user-sync plan|apply --config ... --format json` prints.\n"
             f"- The demo's config and directory stay in {workdir}; README.md explains every key.\n"
-            "- To try your own tenant: write a config with source.type entra|okta|duo, then\n"
+            "- To try your own tenant: write a config with source.type entra (or file), then\n"
             "  `connect-user-sync plan --config my.yaml` (read-only) before any apply.\n"
             "- To deploy the nightly Lambda: `sam build && sam deploy --guided` (see README)."
         )
