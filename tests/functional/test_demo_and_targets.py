@@ -1,0 +1,81 @@
+"""The demo, the module entry point, and runs over several Connect instances."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+
+from rich.console import Console
+
+from connect_user_sync_emulators.demo import run_demo
+from tests.conftest import World, person
+
+
+def test_demo_runs_plan_apply_and_a_second_apply_that_changes_nothing() -> None:
+    buffer = io.StringIO()
+    code = run_demo(users=60, console=Console(file=buffer, width=120))
+    text = buffer.getvalue()
+    assert code == 0
+    assert "The second apply planned 0 actions" in text
+    for kind in (
+        "case_mismatch",
+        "attribute_mismatch",
+        "invalid_username",
+        "duplicate_username",
+        "renamed",
+    ):
+        assert kind in text
+
+
+def test_python_dash_m_is_the_same_program(tmp_path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("source: {type: file, file: {path: d.json}}\ngroups: []\n", encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "connect_user_sync", "plan", "--config", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "groups" in result.stderr and result.stdout == ""
+
+
+def test_every_target_is_converged(world: World) -> None:
+    emulator = world.emulator
+    second = emulator.add_instance()
+    for name in ("Agent", "Supervisor", "Disabled"):
+        emulator.add_security_profile(second, name)
+    for name in ("Basic", "Sales"):
+        emulator.add_routing_profile(second, name)
+    emulator.add_hierarchy_group(second, "Floor 1")
+    world.config["targets"].append({"instance_id": second, "region": "us-east-1"})
+    world.add_people(
+        person("u1", "ana.lima@example.com"), person("u2", "bo.chen@example.com", ("Supervisors",))
+    )
+
+    code, report, _ = world.cli("apply")
+
+    assert code == 0
+    assert [t["counts"]["create"] for t in report["targets"]] == [2, 2]
+    assert {u["Username"] for u in emulator.users(second)} == {
+        "ana.lima@example.com",
+        "bo.chen@example.com",
+    }
+    assert set(world.users()) == {"ana.lima@example.com", "bo.chen@example.com"}
+
+
+def test_a_name_missing_in_the_second_target_stops_the_run_before_any_write(world: World) -> None:
+    emulator = world.emulator
+    second = emulator.add_instance()
+    emulator.add_security_profile(second, "Agent")  # no Supervisor, Disabled or Sales here
+    emulator.add_routing_profile(second, "Basic")
+    world.config["targets"].append({"instance_id": second, "region": "us-east-1"})
+    world.add_people(person("u1", "ana.lima@example.com"))
+
+    code, report, err = world.cli("apply")
+
+    assert code == 2 and report is None
+    assert "(target 1)" in err and "Nothing was changed" in err
+    assert world.users() == {} and emulator.users(second) == []
