@@ -185,11 +185,7 @@ def plan_target(
             ):
                 continue
             handled.add(old.user_id)
-            if (
-                old.disabled
-                and policy.deprovision_action == "disable"
-                and _disabled_in_step(old, policy)
-            ):
+            if _already_deprovisioned(old, policy):
                 plan.unchanged += 1
                 continue
             mismatches.append(
@@ -218,11 +214,7 @@ def plan_target(
             continue  # still in the directory, only unusable: leave their access alone
         if not in_filter(only, user.username, user.source_id):
             continue
-        if (
-            user.disabled
-            and policy.deprovision_action == "disable"
-            and _disabled_in_step(user, policy)
-        ):
+        if _already_deprovisioned(user, policy):
             plan.unchanged += 1
             continue
         _plan_deprovision(plan, user, policy, now)
@@ -383,6 +375,13 @@ def _plan_deprovision(plan: TargetPlan, user: ConnectUser, policy: PlanPolicy, n
             set_tags={} if user.disabled else {TAG_DISABLED: now},
             arn=user.arn,
         )
+    )
+
+
+def _already_deprovisioned(user: ConnectUser, policy: PlanPolicy) -> bool:
+    """Disabled earlier and still exactly as a disable leaves a user."""
+    return (
+        user.disabled and policy.deprovision_action == "disable" and _disabled_in_step(user, policy)
     )
 
 
