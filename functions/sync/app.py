@@ -290,7 +290,7 @@ def _alerter(config: Config) -> SnsAlerter | None:
     return SnsAlerter(config.alerts_topic_arn) if config.alerts_topic_arn else None
 
 
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)  # reports can exceed X-Ray limits
 def _sync(config: Config, request: RunRequest, context: Any) -> dict[str, Any]:
     run_id = new_run_id()
     logger.append_keys(run_id=run_id, trigger=request.trigger, dry_run=request.dry_run)
@@ -323,7 +323,7 @@ def _sync(config: Config, request: RunRequest, context: Any) -> dict[str, Any]:
     return report
 
 
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)  # reports can exceed X-Ray limits
 def _remind(config: Config) -> dict[str, Any]:
     if not config.results_table or not config.alerts_topic_arn:
         missing = "RESULTS_TABLE" if not config.results_table else "ALERTS_TOPIC_ARN"
@@ -346,7 +346,7 @@ def _remind(config: Config) -> dict[str, Any]:
 
 
 @metrics.log_metrics
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     try:
