@@ -26,12 +26,11 @@ and an asynchronous invocation's event lands in the dead-letter queue.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -221,24 +220,6 @@ def _deadline(context: Any) -> float | None:
     return time.monotonic() + max(0.0, remaining() / 1000.0 - SAFETY_MARGIN_SECONDS)
 
 
-@contextlib.contextmanager
-def _run_id_for(request: RunRequest, run_id: str) -> Iterator[RunRequest]:
-    """Make the service use ``run_id``, so every log line of the run names the reported id.
-
-    ``RunRequest.run_id`` is the way; until the service has that field, its id generator
-    is pointed at ours for the duration of the call (one invocation per process at a time).
-    """
-    if "run_id" in {f.name for f in dataclasses.fields(RunRequest)}:
-        yield dataclasses.replace(request, **{"run_id": run_id})
-        return
-    original = service.new_run_id
-    service.new_run_id = lambda: run_id
-    try:
-        yield request
-    finally:
-        service.new_run_id = original
-
-
 class _Progress:
     """Logs phase changes and about every tenth step, not every single action."""
 
@@ -294,19 +275,16 @@ def _alerter(config: Config) -> SnsAlerter | None:
 def _sync(config: Config, request: RunRequest, context: Any) -> dict[str, Any]:
     run_id = new_run_id()
     logger.append_keys(run_id=run_id, trigger=request.trigger, dry_run=request.dry_run)
-    request = dataclasses.replace(request, deadline=_deadline(context))
+    request = dataclasses.replace(request, deadline=_deadline(context), run_id=run_id)
     logger.info(
         "run starting",
         extra={"users": list(request.users), "approve_deprovision": request.approve_deprovision},
     )
     began = time.monotonic()
-    with _run_id_for(request, run_id) as identified:
-        outcome = service.run_sync(
-            config, identified, store=_store(config), alerter=_alerter(config), progress=_Progress()
-        )
+    outcome = service.run_sync(
+        config, request, store=_store(config), alerter=_alerter(config), progress=_Progress()
+    )
     report = outcome.report
-    if report.get("run_id") != run_id:
-        logger.append_keys(run_id=report.get("run_id"))
     _record_metrics(report, time.monotonic() - began)
     tracer.put_annotation("status", str(report.get("status")))
     level = logger.info if outcome.exit_code == 0 else logger.warning

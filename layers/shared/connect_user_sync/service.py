@@ -58,6 +58,7 @@ class RunRequest:
     approve_deprovision: bool = False
     deadline: float | None = None  # a time.monotonic() value; no new write starts after it
     trigger: str = "cli"
+    run_id: str | None = None  # given by callers that log under the id before the run starts
 
 
 @dataclass
@@ -103,7 +104,7 @@ def run_sync(
     the directory or a Connect instance.
     """
     started = now_iso()
-    run_id = new_run_id()
+    run_id = request.run_id or new_run_id()
     only = frozenset(request.users) if request.users else None
     errors: list[str] = []
     notify = progress or (lambda phase, done, total: None)
