@@ -416,6 +416,35 @@ def test_held_deprovisioning_alerts_then_approve_event_releases_it(stack: Stack)
     assert stack.messages() == []
 
 
+def test_a_group_that_comes_back_empty_holds_deprovisioning(stack: Stack) -> None:
+    stack.directory["groups"].append({"id": "g2", "name": "Floor"})
+    stack.config["groups"].append(
+        {
+            "name": "Floor",
+            "security_profiles": ["Agent"],
+            "routing_profile": "Basic Routing Profile",
+        }
+    )
+    stack.config["safety"] = {"max_deprovision": 25, "max_deprovision_percent": 100}
+    stack.directory["users"] = [person("a1", "stay.here@example.com")] + [
+        person(f"f{i}", f"floor{i}.x@example.com", groups=["Floor"]) for i in range(2)
+    ]
+    assert stack.invoke_sample("scheduled.json")["status"] == "succeeded"
+    stack.messages()
+    # Floor still exists but reads empty, as a broken sync of an IdP group would look.
+    stack.directory["users"] = stack.directory["users"][:1]
+
+    refused = stack.invoke_sample("scheduled.json")
+
+    assert refused["status"] == "refused"
+    assert {(a["action"], a["status"]) for a in actions(refused)} == {("disable", "held")}
+    assert "'Floor' came back empty" in " ".join(refused["targets"][0]["held_because"])
+    assert all(u["SecurityProfileIds"] == [stack.sp["Agent"]] for u in stack.users().values())
+    approved = stack.invoke_sample("approve-deprovision.json")
+    assert approved["status"] == "succeeded"
+    assert sorted(a["action"] for a in actions(approved)) == ["disable", "disable"]
+
+
 def test_mismatch_alerts_once_then_reminder_then_resolves(stack: Stack) -> None:
     stack.seed_connect_user("Jane.Doe@example.com")
     stack.directory["users"] = [person("u1", "jane.doe@example.com")]
