@@ -30,6 +30,7 @@ from connect_user_sync.alerts import JSON_MARKER, parse_json_section
 from connect_user_sync.config import parse_text
 from connect_user_sync.store import DynamoRunStore
 from connect_user_sync_emulators.connect import ConnectEmulator
+from tests.conftest import create_results_table, load_template, person
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
@@ -90,21 +91,6 @@ class Context:
         return self._remaining
 
 
-def person(
-    sid: str, upn: str, *, groups: tuple[str, ...] = ("Agents",), **extra: Any
-) -> dict[str, Any]:
-    first, _, rest = upn.partition(".")
-    return {
-        "id": sid,
-        "upn": upn,
-        "email": upn.lower(),
-        "first_name": first.title(),
-        "last_name": rest.split("@")[0].title() or "X",
-        "groups": list(groups),
-        **extra,
-    }
-
-
 class Stack:
     """What ``template.yaml`` deploys, stood up on moto and the Connect emulator."""
 
@@ -128,7 +114,7 @@ class Stack:
         self.sqs = boto3.client("sqs", region_name=REGION)
         self.ssm = boto3.client("ssm", region_name=REGION)
         self.table = f"results-{suffix}"
-        self._create_table()
+        create_results_table(self.ddb, self.table)
         self.topic_arn = self.sns.create_topic(Name=f"alerts-{suffix}")["TopicArn"]
         self.queue_url = self.sqs.create_queue(QueueName=f"alerts-{suffix}")["QueueUrl"]
         queue_arn = self.sqs.get_queue_attributes(
@@ -152,29 +138,6 @@ class Stack:
             "safety": {"max_deprovision": 2, "max_deprovision_percent": 100},
         }
         self.store = DynamoRunStore(self.table, client=self.ddb)
-
-    def _create_table(self) -> None:
-        keys = ("PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK")
-        self.ddb.create_table(
-            TableName=self.table,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k in keys],
-            KeySchema=[
-                {"AttributeName": "PK", "KeyType": "HASH"},
-                {"AttributeName": "SK", "KeyType": "RANGE"},
-            ],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": name,
-                    "Projection": {"ProjectionType": "ALL"},
-                    "KeySchema": [
-                        {"AttributeName": f"{name}PK", "KeyType": "HASH"},
-                        {"AttributeName": f"{name}SK", "KeyType": "RANGE"},
-                    ],
-                }
-                for name in ("GSI1", "GSI2")
-            ],
-        )
 
     def write(self) -> None:
         (self.tmp / "directory.json").write_text(json.dumps(self.directory), encoding="utf-8")
@@ -630,29 +593,9 @@ def test_cold_start_with_a_broken_configuration_does_not_crash_the_import(tmp_pa
 # --------------------------------------------------------------------------- template
 
 
-class _CfnLoader(yaml.SafeLoader):
-    """Reads CloudFormation short-form tags (!Sub, !If, ...) as their long forms."""
-
-
-def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-        if suffix == "GetAtt":
-            value = str(value).split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    return {name: value}
-
-
-_CfnLoader.add_multi_constructor("!", _intrinsic)
-
-
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
-    return yaml.load((ROOT / "template.yaml").read_text(encoding="utf-8"), Loader=_CfnLoader)
+    return load_template()
 
 
 def test_the_templates_example_configuration_is_valid(template: dict[str, Any]) -> None:

@@ -13,6 +13,7 @@ from moto import mock_aws
 from connect_user_sync.errors import TransientError
 from connect_user_sync.ports import mismatch_key
 from connect_user_sync.store import MAX_BATCH_ATTEMPTS, DynamoRunStore
+from tests.conftest import create_results_table
 
 TABLE = "runs"
 NOW = 1_800_000_000.0
@@ -22,27 +23,7 @@ NOW = 1_800_000_000.0
 def client() -> Iterator[Any]:
     with mock_aws():
         ddb = boto3.client("dynamodb", region_name="us-east-1")
-        keys = ("PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK")
-        ddb.create_table(
-            TableName=TABLE,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k in keys],
-            KeySchema=[
-                {"AttributeName": "PK", "KeyType": "HASH"},
-                {"AttributeName": "SK", "KeyType": "RANGE"},
-            ],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": name,
-                    "Projection": {"ProjectionType": "ALL"},
-                    "KeySchema": [
-                        {"AttributeName": f"{name}PK", "KeyType": "HASH"},
-                        {"AttributeName": f"{name}SK", "KeyType": "RANGE"},
-                    ],
-                }
-                for name in ("GSI1", "GSI2")
-            ],
-        )
+        create_results_table(ddb, TABLE)
         yield ddb
 
 
