@@ -28,6 +28,14 @@ def test_demo_runs_plan_apply_and_a_second_apply_that_changes_nothing() -> None:
         assert kind in text
 
 
+def test_demo_on_the_entra_emulator_converges_too() -> None:
+    buffer = io.StringIO()
+    code = run_demo(source="entra", users=40, console=Console(file=buffer, width=120))
+    assert code == 0, buffer.getvalue()[-2000:]
+    assert "Sample directory (entra)" in buffer.getvalue()
+    assert "The second apply planned 0 actions" in buffer.getvalue()
+
+
 def test_python_dash_m_is_the_same_program(tmp_path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("source: {type: file, file: {path: d.json}}\ngroups: []\n", encoding="utf-8")
