@@ -527,3 +527,28 @@ def test_a_plan_over_5000_in_sync_users_stays_within_the_call_budget(world: Worl
     assert report["targets"][0]["counts"]["unchanged"] == 5000
     assert sum(world.emulator.calls.values()) <= math.ceil(5000 / 500) + 10
     assert "DescribeUser" not in world.emulator.calls
+
+
+def test_an_unreadable_results_table_holds_removals_instead_of_crashing(world: World) -> None:
+    from connect_user_sync.config import load_config
+    from connect_user_sync.service import RunRequest, run_sync
+
+    class BrokenStore:
+        def previous_group_counts(self) -> None:
+            raise RuntimeError("AccessDeniedException: dynamodb:Query")
+
+        def open_mismatch_keys(self) -> list[str]:
+            return []
+
+        def record(self, report: object) -> None:
+            self.recorded = report
+
+    _seed_in_sync(world, 3)
+    world.directory["users"].pop()
+    store = BrokenStore()
+    outcome = run_sync(load_config(world.write()), RunRequest(), store=store)
+    assert outcome.exit_code == 3
+    (held,) = world.actions(outcome.report)
+    assert held["status"] == "held" and "group sizes could not be read" in held["error"]
+    assert "AccessDeniedException" in outcome.report["errors"][0]
+    assert store.recorded is outcome.report

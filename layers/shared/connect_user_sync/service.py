@@ -124,8 +124,16 @@ def run_sync(
     if snapshot is not None:
         errors.extend(snapshot.errors)
     complete = snapshot is not None and snapshot.complete
-    previous = store.previous_group_counts() if store is not None and snapshot is not None else None
-    emptied = empty_groups(snapshot.groups, previous) if snapshot is not None else []
+    emptied: list[str] = []
+    doubts: list[str] = []
+    if store is not None and snapshot is not None:
+        try:
+            emptied = empty_groups(snapshot.groups, store.previous_group_counts())
+        except Exception as exc:  # without the last run's counts an emptied group goes unseen
+            errors.append(f"the previous run could not be read from the results table: {exc}")
+            doubts.append(
+                "the previous run's group sizes could not be read, so an emptied group would go unnoticed"
+            )
 
     # Phase 2: every target's catalog and users, and the configuration resolved against them.
     targets = [_Target(t) for t in config.targets]
@@ -169,6 +177,7 @@ def run_sync(
             read_complete=complete,
             emptied_groups=emptied,
             approved=request.approve_deprovision,
+            doubts=doubts,
         )
         hold_deprovisioning(
             plan, reasons, approvable=approvable, report_only=config.deprovision.action == "report"

@@ -33,6 +33,7 @@ def hold_reasons(
     read_complete: bool,
     emptied_groups: Sequence[str],
     approved: bool,
+    doubts: Sequence[str] = (),
 ) -> tuple[list[str], bool]:
     """Why this target's deprovisioning must wait, and whether an approval can release it.
 
@@ -47,6 +48,7 @@ def hold_reasons(
         return [
             f"the directory read was incomplete, so {count} deprovisioning action(s) wait for a complete read"
         ], False
+    reasons.extend(doubts)
     for group in emptied_groups:
         reasons.append(f"group '{group}' came back empty although the previous run saw members")
     if count > limits.max_deprovision:
