@@ -32,3 +32,14 @@ def test_operations_have_their_own_buckets_at_the_documented_rates() -> None:
     assert limiter.bucket("DescribeUser").rate == 10
     assert limiter.bucket("CreateUser") is not limiter.bucket("UpdateUserSecurityProfiles")
     assert RateLimiter(multiplier=5).bucket("CreateUser").rate == 10
+
+
+def test_a_bad_multiplier_is_a_configuration_error(monkeypatch) -> None:
+    import pytest
+
+    from connect_user_sync.config import ConfigError
+
+    for bad in ("0", "-2", "fast"):
+        monkeypatch.setenv("CONNECT_USER_SYNC_RATE_MULTIPLIER", bad)
+        with pytest.raises(ConfigError, match="rate multiplier"):
+            RateLimiter.for_scope("us-east-1/test")

@@ -104,7 +104,17 @@ class RateLimiter:
     def for_scope(cls, scope: str) -> RateLimiter:
         """The limiter for one account+Region; the rate multiplier follows the environment
         (raise it only after raising the quotas in Service Quotas)."""
-        multiplier = float(os.environ.get(RATE_MULTIPLIER_ENV) or 1.0)
+        raw = os.environ.get(RATE_MULTIPLIER_ENV) or "1"
+        try:
+            multiplier = float(raw)
+        except ValueError:
+            multiplier = 0.0
+        if not 0 < multiplier <= 1000:
+            raise ConfigError(
+                RATE_MULTIPLIER_ENV,
+                f"{raw!r} is not a usable rate multiplier",
+                "use a number above 0 (1 = Connect's default quotas), or unset it",
+            )
         with cls._shared_lock:
             limiter = cls._shared.get(scope)
             if limiter is None or limiter.multiplier != multiplier:
