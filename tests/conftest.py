@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
+from moto.server import ThreadedMotoServer
 
 from connect_user_sync.cli import main
 from connect_user_sync.connect import RateLimiter
@@ -78,6 +79,17 @@ def _isolated_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
     monkeypatch.setenv("CONNECT_USER_SYNC_RATE_MULTIPLIER", str(SPEED))
     RateLimiter._shared.clear()
+
+
+@pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    """A moto server for DynamoDB, SNS, SQS, SSM, Secrets Manager (reached by endpoint URL,
+    so that the Connect emulator and moto can serve one test side by side)."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
 
 
 @pytest.fixture(scope="session")

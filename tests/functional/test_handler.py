@@ -24,10 +24,10 @@ from typing import Any
 import boto3
 import pytest
 import yaml
-from moto.server import ThreadedMotoServer
 
 from connect_user_sync.alerts import JSON_MARKER, parse_json_section
 from connect_user_sync.config import parse_text
+from connect_user_sync.domain.models import TAG_MANAGED
 from connect_user_sync.store import DynamoRunStore
 from connect_user_sync_emulators.connect import ConnectEmulator
 from tests.conftest import create_results_table, load_template, person
@@ -36,19 +36,9 @@ ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
 APP = ROOT / "functions" / "sync" / "app.py"
 REGION = "us-east-1"
-TAG_MANAGED = "connect-user-sync:managed"
 
 
 # --------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture(scope="module")
