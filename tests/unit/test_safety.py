@@ -76,3 +76,31 @@ def test_a_group_that_empties_after_having_members_is_suspicious() -> None:
     reads = [GroupRead("A", None, 0), GroupRead("B", None, 0), GroupRead("C", None, 4)]
     assert empty_groups(reads, {"A": 12, "B": 0, "C": 5}) == ["A"]
     assert empty_groups(reads, None) == []
+
+
+def test_the_gate_after_an_incomplete_read_holds_removals_and_access_reductions() -> None:
+    from connect_user_sync.domain.models import Change
+    from connect_user_sync.domain.safety import gate_target
+
+    plan = target(1, 50)
+    plan.actions.append(
+        SyncAction(
+            ActionKind.UPDATE,
+            "u",
+            None,
+            "id-u",
+            {"security_profile_ids": Change(["a", "b"], ["a"])},
+        )
+    )
+    plan.actions.append(
+        SyncAction(ActionKind.UPDATE, "n", None, "id-n", {"last_name": Change("X", "Y")})
+    )
+    gate_target(
+        plan, LIMITS, read_complete=False, emptied_groups=[], approved=True, report_only=False
+    )
+    assert [(a.username, a.status) for a in plan.actions] == [
+        ("d0", ActionStatus.HELD),
+        ("c0", ActionStatus.PLANNED),
+        ("u", ActionStatus.HELD),
+        ("n", ActionStatus.PLANNED),
+    ]

@@ -21,7 +21,6 @@ from typing import Any
 
 from connect_user_sync.config import ConfigError
 from connect_user_sync.domain.models import (
-    TAG_SOURCE_ID,
     ActionKind,
     ActionStatus,
     ConnectUser,
@@ -537,7 +536,6 @@ def connect_client(
 
 
 __all__ = [
-    "TAG_SOURCE_ID",
     "Catalog",
     "ConnectInstance",
     "DeadlineReached",

@@ -21,19 +21,12 @@ from connect_user_sync.domain.models import (
     ConnectUser,
     DirectorySnapshot,
     Mismatch,
-    MismatchKind,
     RunStatus,
     SyncAction,
     TargetPlan,
 )
 from connect_user_sync.domain.planner import PlanPolicy, in_filter, plan_target, view_directory
-from connect_user_sync.domain.safety import (
-    SafetyLimits,
-    empty_groups,
-    hold_access_reductions,
-    hold_deprovisioning,
-    hold_reasons,
-)
+from connect_user_sync.domain.safety import SafetyLimits, empty_groups, gate_target
 from connect_user_sync.domain.settings import ResolvedRule
 from connect_user_sync.errors import DirectoryReadError, PermanentError, TransientError
 from connect_user_sync.ports import Alerter, DirectorySource, RunStore, mismatch_key
@@ -171,19 +164,15 @@ def run_sync(
             if mismatch_key(entry) not in seen_keys:
                 seen_keys.add(mismatch_key(entry))
                 mismatches.append(entry)
-        reasons, approvable = hold_reasons(
+        gate_target(
             plan,
             limits,
             read_complete=complete,
             emptied_groups=emptied,
             approved=request.approve_deprovision,
+            report_only=config.deprovision.action == "report",
             doubts=doubts,
         )
-        hold_deprovisioning(
-            plan, reasons, approvable=approvable, report_only=config.deprovision.action == "report"
-        )
-        if not complete:
-            hold_access_reductions(plan)
 
     # Phase 4: apply.
     if not request.dry_run:
@@ -197,7 +186,7 @@ def run_sync(
                 on_done=_progress_counter(notify, target.plan, target.config.instance_id),
             )
 
-    status = _status(request, snapshot is not None and complete, targets)
+    status = _status(request, complete, targets)
     report = {
         "run_id": run_id,
         "status": status.value,
@@ -432,11 +421,4 @@ def _mismatch_dict(mismatch: Mismatch, instance_id: str | None) -> dict[str, Any
     }
 
 
-def count_mismatches(report: Mapping[str, Any]) -> dict[str, int]:
-    counts = {kind.value: 0 for kind in MismatchKind}
-    for mismatch in report.get("mismatches", ()):
-        counts[mismatch["kind"]] = counts.get(mismatch["kind"], 0) + 1
-    return counts
-
-
-__all__ = ["RunOutcome", "RunRequest", "count_mismatches", "run_sync"]
+__all__ = ["RunOutcome", "RunRequest", "run_sync"]

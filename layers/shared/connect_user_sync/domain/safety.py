@@ -116,3 +116,27 @@ def hold_access_reductions(plan: TargetPlan) -> int:
             )
             held += 1
     return held
+
+
+def gate_target(
+    plan: TargetPlan,
+    limits: SafetyLimits,
+    *,
+    read_complete: bool,
+    emptied_groups: Sequence[str],
+    approved: bool,
+    report_only: bool,
+    doubts: Sequence[str] = (),
+) -> None:
+    """Apply every safety rule to one target's plan: the one entry point the service uses."""
+    reasons, approvable = hold_reasons(
+        plan,
+        limits,
+        read_complete=read_complete,
+        emptied_groups=emptied_groups,
+        approved=approved,
+        doubts=doubts,
+    )
+    hold_deprovisioning(plan, reasons, approvable=approvable, report_only=report_only)
+    if not read_complete:
+        hold_access_reductions(plan)
