@@ -36,7 +36,7 @@ test-fast: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check layers functions emulators
+	$(BIN)/ruff format --check src functions emulators
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

@@ -1,12 +1,13 @@
 """``connect-user-sync demo``: the whole pipeline on this machine, no AWS account.
 
-Starts the Connect emulator (and, for ``--source entra``, the Graph emulator), seeds an
+Starts the Connect emulator (and, for another ``--source``, that directory's emulator), seeds an
 instance and a sample directory, then runs plan, apply and a second apply that must
 change nothing. Everything runs in this process and stops with it.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import tempfile
@@ -18,6 +19,15 @@ from rich.console import Console
 from rich.rule import Rule
 
 DEMO_SPEED = 50.0  # the emulator and the client both run 50x Connect's default quotas
+
+# Each directory's demo: a context manager taking the sample directory and yielding
+# (source section of the config, environment to set[, username attribute to assert]).
+SOURCE_DEMOS = {
+    "entra": "connect_user_sync_emulators.graph:entra_demo",
+    "okta": "connect_user_sync_emulators.okta:okta_demo",
+    "duo": "connect_user_sync_emulators.duo:duo_demo",
+    "identity_center": "connect_user_sync_emulators.identity_center:identity_center_demo",
+}
 
 
 @contextmanager
@@ -65,12 +75,14 @@ def run_demo(source: str = "file", users: int = 200, console: Console | None = N
         )
         instance_id = seed_connect(emulator, directory)
         document = sample_config(instance_id, str(directory_path))
-        if source == "entra":
-            from connect_user_sync_emulators.graph import entra_demo
-
-            section, env = stack.enter_context(entra_demo(directory))
+        if source != "file":
+            module_name, _, factory_name = SOURCE_DEMOS[source].partition(":")
+            factory = getattr(importlib.import_module(module_name), factory_name)
+            section, env, *attribute = stack.enter_context(factory(directory))
             stack.enter_context(_env(env))
             document["source"] = section
+            if attribute:
+                document["username"]["attribute"] = attribute[0]
         config_path = workdir / "config.yaml"
         config_path.write_text(
             yaml.safe_dump(document, sort_keys=False, allow_unicode=True), encoding="utf-8"

@@ -118,16 +118,3 @@ def test_duplicate_group_and_target_are_errors() -> None:
     doc["groups"].append(dict(doc["groups"][0]))
     with pytest.raises(ConfigError, match="twice"):
         parse_config(doc)
-
-
-def test_sources_without_an_adapter_are_a_clear_configuration_error() -> None:
-    from connect_user_sync.sources import build_source
-
-    doc = base()
-    doc["source"] = {
-        "type": "duo",
-        "duo": {"api_host": "api-x.duosecurity.com", "integration_key": "DI", "secret_key": "s"},
-    }
-    with pytest.raises(ConfigError) as caught:
-        build_source(parse_config(doc))
-    assert caught.value.path == "source.type"

@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--source",
-        choices=("file", "entra"),
+        choices=("file", "entra", "okta", "duo", "identity_center"),
         default="file",
         help="directory to emulate (default: file)",
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from connect_user_sync.config import ConfigError
+from connect_user_sync.errors import ConfigError
 
 _CACHE_SECONDS = 300
 

@@ -25,14 +25,14 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from connect_user_sync.config import ConfigError, EntraSourceConfig
+from connect_user_sync.config.model import USERNAME_ATTRIBUTES, EntraSourceConfig
 from connect_user_sync.domain.models import (
     DirectorySnapshot,
     DirectoryUser,
     GroupRead,
     GroupRule,
 )
-from connect_user_sync.errors import DirectoryReadError
+from connect_user_sync.errors import ConfigError, DirectoryReadError
 from connect_user_sync.secrets import resolve_secret
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,6 @@ MAX_RETRY_AFTER = 120.0
 BACKOFF_BASE = 1.0
 BACKOFF_CAP = 60.0
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
-USERNAME_ATTRIBUTES = ("upn", "mail")
 
 # Hosts of Entra's public and national clouds. msal validates these itself; any other
 # host (a test emulator, a proxy) needs instance discovery switched off.
@@ -200,7 +199,7 @@ class EntraSource:
         max_retries: int = 8,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if username_attribute not in USERNAME_ATTRIBUTES:
+        if username_attribute not in USERNAME_ATTRIBUTES["entra"]:
             raise ConfigError(
                 "username.attribute",
                 f"{username_attribute!r} is not an attribute the entra source offers",

@@ -1,34 +1,47 @@
-"""The configuration document: parsing and validation with errors a person can act on.
+"""Parsing and validating the configuration document, with errors a person can act on.
 
 The same document is read by the CLI (YAML or JSON file) and by the Lambda functions
 (SSM parameter or packaged file). Every error names the key's path and how to fix it;
 unknown keys are errors too, because a misspelt safety limit must not silently fall back
 to a default.
+
+The validator is hand-written rather than pydantic: its messages name the key path, the
+fix and the closest allowed key, which is what people see most of this tool, and it keeps
+the Lambda layer free of pydantic-core.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from connect_user_sync.config.model import (
+    DEPROVISION_ACTIONS,
+    PHONE_TYPES,
+    SOURCE_TYPES,
+    USERNAME_ATTRIBUTES,
+    Config,
+    DeprovisionConfig,
+    DuoSourceConfig,
+    EntraSourceConfig,
+    FileSourceConfig,
+    IdentityCenterSourceConfig,
+    OktaSourceConfig,
+    SafetyConfig,
+    SourceConfig,
+    TargetConfig,
+    UsernameConfig,
+)
 from connect_user_sync.domain.models import GroupRule, PhoneSettings
 from connect_user_sync.domain.usernames import normalize
+from connect_user_sync.errors import ConfigError
 
 T = TypeVar("T")
 
-SOURCE_TYPES = ("entra", "okta", "duo", "file")
-USERNAME_ATTRIBUTES = {
-    "entra": ("upn", "mail"),
-    "okta": ("login", "email"),
-    "duo": ("username", "email"),
-    "file": ("upn", "email", "login", "username", "id"),
-}
-DEPROVISION_ACTIONS = ("disable", "delete", "report")
-PHONE_TYPES = ("SOFT_PHONE", "DESK_PHONE")
 _INSTANCE_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _INSTANCE_ARN = re.compile(
     r"^arn:aws[a-z-]*:connect:([a-z0-9-]+):(\d{12}):instance/"
@@ -39,104 +52,7 @@ _SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secr
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$")
 _TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+(\.fifo)?$")
 _HOST_PORT = re.compile(r"^[A-Za-z0-9.-]+(:\d{1,5})?$")
-
-
-class ConfigError(ValueError):
-    """The configuration cannot be used. ``path`` names the key, ``fix`` the way out."""
-
-    def __init__(self, path: str, problem: str, fix: str) -> None:
-        self.path = path
-        self.problem = problem
-        self.fix = fix
-        super().__init__(f"config error at '{path}': {problem}. Fix: {fix}")
-
-
-@dataclass(frozen=True)
-class FileSourceConfig:
-    path: str
-
-
-@dataclass(frozen=True)
-class EntraSourceConfig:
-    tenant_id: str
-    client_id: str
-    client_secret_arn: str | None = None
-    client_secret: str | None = None
-    authority_host: str = "login.microsoftonline.com"
-    graph_url: str = "https://graph.microsoft.com"
-
-
-@dataclass(frozen=True)
-class OktaSourceConfig:
-    org_url: str
-    api_token_secret_arn: str | None = None
-    api_token: str | None = None
-    client_id: str | None = None
-    private_key_secret_arn: str | None = None
-    private_key: str | None = None
-
-
-@dataclass(frozen=True)
-class DuoSourceConfig:
-    api_host: str
-    integration_key: str
-    secret_key_arn: str | None = None
-    secret_key: str | None = None
-
-
-@dataclass(frozen=True)
-class SourceConfig:
-    type: str
-    file: FileSourceConfig | None = None
-    entra: EntraSourceConfig | None = None
-    okta: OktaSourceConfig | None = None
-    duo: DuoSourceConfig | None = None
-
-
-@dataclass(frozen=True)
-class UsernameConfig:
-    attribute: str
-    lowercase: bool = False
-
-
-@dataclass(frozen=True)
-class TargetConfig:
-    instance_id: str
-    region: str
-    account_id: str | None = None
-    role_arn: str | None = None
-    external_id: str | None = None
-
-    @property
-    def key(self) -> str:
-        return f"{self.region}/{self.instance_id}"
-
-
-@dataclass(frozen=True)
-class DeprovisionConfig:
-    action: str = "disable"
-    disabled_security_profile: str | None = None
-    disabled_routing_profile: str | None = None
-
-
-@dataclass(frozen=True)
-class SafetyConfig:
-    max_deprovision: int = 25
-    max_deprovision_percent: float = 10
-    protected_usernames: frozenset[str] = frozenset()
-    adopt_existing: bool = True
-
-
-@dataclass(frozen=True)
-class Config:
-    source: SourceConfig
-    username: UsernameConfig
-    groups: tuple[GroupRule, ...]
-    targets: tuple[TargetConfig, ...]
-    deprovision: DeprovisionConfig = field(default_factory=DeprovisionConfig)
-    safety: SafetyConfig = field(default_factory=SafetyConfig)
-    results_table: str | None = None
-    alerts_topic_arn: str | None = None
+_IDENTITY_STORE = re.compile(r"^d-[0-9a-f]{10}$|^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$")
 
 
 # --------------------------------------------------------------------------- readers
@@ -242,9 +158,7 @@ class _Section:
 # --------------------------------------------------------------------------- sections
 
 
-def _secret(
-    sec: _Section, arn_key: str, inline_key: str, label: str
-) -> tuple[str | None, str | None]:
+def _secret(sec: _Section, arn_key: str, inline_key: str) -> tuple[str | None, str | None]:
     arn = sec.matching(arn_key, _SECRET_ARN, "arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME")
     inline = sec.text(inline_key)
     if arn and inline:
@@ -294,7 +208,7 @@ def _parse_source(root: _Section) -> SourceConfig:
                 "graph_url",
             )
         )
-        arn, inline = _secret(sub, "client_secret_arn", "client_secret", "client secret")
+        arn, inline = _secret(sub, "client_secret_arn", "client_secret")
         _require_one_secret(sub, arn, inline, "client_secret_arn", "client_secret")
         authority = (
             sub.matching(
@@ -336,8 +250,8 @@ def _parse_source(root: _Section) -> SourceConfig:
             raise ConfigError(
                 sub.at("org_url"), f"{org_url!r} is not an org URL", "use https://YOUR-ORG.okta.com"
             )
-        token_arn, token = _secret(sub, "api_token_secret_arn", "api_token", "API token")
-        key_arn, key = _secret(sub, "private_key_secret_arn", "private_key", "private key")
+        token_arn, token = _secret(sub, "api_token_secret_arn", "api_token")
+        key_arn, key = _secret(sub, "private_key_secret_arn", "private_key")
         client_id = sub.text("client_id")
         if client_id:
             _require_one_secret(sub, key_arn, key, "private_key_secret_arn", "private_key")
@@ -347,8 +261,31 @@ def _parse_source(root: _Section) -> SourceConfig:
             kind,
             okta=OktaSourceConfig(org_url.rstrip("/"), token_arn, token, client_id, key_arn, key),
         )
+    if kind == "identity_center":
+        sub.check_keys(("identity_store_id", "region", "role_arn", "external_id"))
+        store_id = sub.matching(
+            "identity_store_id",
+            _IDENTITY_STORE,
+            "d-1234567890 (Identity Center settings, 'Identity store ID')",
+            required=True,
+        )
+        region = sub.matching("region", _REGION, "us-east-1", required=True)
+        role_arn = sub.matching("role_arn", _ROLE_ARN, "arn:aws:iam::ACCOUNT:role/NAME")
+        external_id = sub.text("external_id")
+        if external_id and not role_arn:
+            raise ConfigError(
+                sub.at("external_id"),
+                "set without role_arn",
+                "remove it or add the role_arn it belongs to",
+            )
+        assert store_id is not None
+        assert region is not None
+        return SourceConfig(
+            kind,
+            identity_center=IdentityCenterSourceConfig(store_id, region, role_arn, external_id),
+        )
     sub.check_keys(("api_host", "integration_key", "secret_key_arn", "secret_key"))
-    arn, inline = _secret(sub, "secret_key_arn", "secret_key", "secret key")
+    arn, inline = _secret(sub, "secret_key_arn", "secret_key")
     _require_one_secret(sub, arn, inline, "secret_key_arn", "secret_key")
     host = sub.matching(
         "api_host",
@@ -531,7 +468,7 @@ def _parse_deprovision(root: _Section) -> DeprovisionConfig:
     return DeprovisionConfig(action, profile, sec.text("disabled_routing_profile"))
 
 
-def _parse_safety(root: _Section, lowercase: bool) -> SafetyConfig:
+def _parse_safety(root: _Section) -> SafetyConfig:
     sec = root.section("safety") or _Section({}, "safety")
     sec.check_keys(
         ("max_deprovision", "max_deprovision_percent", "protected_usernames", "adopt_existing")
@@ -574,7 +511,7 @@ def parse_config(document: object) -> Config:
         groups=_parse_groups(root),
         targets=_parse_targets(root),
         deprovision=_parse_deprovision(root),
-        safety=_parse_safety(root, username.lowercase),
+        safety=_parse_safety(root),
         results_table=results.text("table"),
         alerts_topic_arn=alerts.matching(
             "topic_arn", _TOPIC_ARN, "arn:aws:sns:REGION:ACCOUNT:TOPIC"
@@ -606,11 +543,11 @@ def parse_text(text: str, origin: str = "config") -> Config:
     return parse_config(document)
 
 
-def load_config(path: str | Path, reader: Callable[[Path], str] | None = None) -> Config:
+def load_config(path: str | Path) -> Config:
     """Read and validate a configuration file. Relative source paths stay as written."""
     file = Path(path)
     try:
-        text = reader(file) if reader else file.read_text(encoding="utf-8")
+        text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(
             "--config",
@@ -626,6 +563,4 @@ def load_config(path: str | Path, reader: Callable[[Path], str] | None = None) -
 
 
 def _with_file_path(config: Config, path: str) -> Config:
-    from dataclasses import replace
-
     return replace(config, source=replace(config.source, file=FileSourceConfig(path)))

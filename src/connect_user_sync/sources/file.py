@@ -14,9 +14,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from connect_user_sync.config import ConfigError
+from connect_user_sync.config.model import USERNAME_ATTRIBUTES, FileSourceConfig
 from connect_user_sync.domain.models import DirectorySnapshot, DirectoryUser, GroupRead, GroupRule
-from connect_user_sync.errors import DirectoryReadError
+from connect_user_sync.errors import ConfigError, DirectoryReadError
 
 USER_FIELDS = (
     "id",
@@ -29,15 +29,16 @@ USER_FIELDS = (
     "enabled",
     "groups",
 )
-ATTRIBUTE_FIELDS = ("upn", "email", "login", "username", "id")
+ATTRIBUTE_FIELDS = USERNAME_ATTRIBUTES["file"]
 _FALSE = {"false", "0", "no", "n", "off", "disabled"}
 
 
 class FileSource:
     type = "file"
 
-    def __init__(self, path: str, *, s3_client: Any = None) -> None:
-        self.path = path
+    def __init__(self, config: FileSourceConfig | str, *, s3_client: Any = None) -> None:
+        self.config = FileSourceConfig(config) if isinstance(config, str) else config
+        self.path = self.config.path
         self.s3_client = s3_client
 
     def _read_text(self) -> str:

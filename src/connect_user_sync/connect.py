@@ -19,7 +19,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from connect_user_sync.config import ConfigError
 from connect_user_sync.domain.models import (
     ActionKind,
     ActionStatus,
@@ -28,7 +27,7 @@ from connect_user_sync.domain.models import (
     SyncAction,
 )
 from connect_user_sync.domain.planner import settings_changes
-from connect_user_sync.errors import PermanentError, TransientError
+from connect_user_sync.errors import ConfigError, PermanentError, TransientError
 
 # Published default rates (requests per second, per account and Region).
 DEFAULT_RATES: dict[str, float] = {
