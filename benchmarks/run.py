@@ -211,6 +211,14 @@ def main() -> int:
             bench_plan(emulator, Path(tmp), users)
         bench_apply(emulator, Path(tmp), 500)
     bench_entra(10000)
+    # Each directory source keeps its own scenario in benchmarks/bench_<source>.py with a
+    # main() that prints its figures.
+    import importlib
+
+    here = Path(__file__).parent
+    sys.path.insert(0, str(here))
+    for module in sorted(p.stem for p in here.glob("bench_*.py")):
+        importlib.import_module(module).main()
     return 0
 
 
