@@ -24,9 +24,34 @@ DEPROVISION_ACTIONS = ("disable", "delete", "report")
 PHONE_TYPES = ("SOFT_PHONE", "DESK_PHONE")
 
 
+# The fields a user of the file source has (CONTRACT.md §2); ``file.columns`` maps them.
+FILE_USER_FIELDS = (
+    "id",
+    "upn",
+    "email",
+    "login",
+    "username",
+    "first_name",
+    "last_name",
+    "enabled",
+    "groups",
+)
+
+
 @dataclass(frozen=True)
 class FileSourceConfig:
+    """``source.file``: where the export is and how to read it.
+
+    ``delimiter`` None means: detect ``,`` ``;`` or tab from the header line.
+    ``columns`` pairs a contract field with the header the export uses for it.
+    ``active_values`` None means the built-in words decide ``enabled``.
+    """
+
     path: str
+    encoding: str = "utf-8"
+    delimiter: str | None = None
+    columns: tuple[tuple[str, str], ...] = ()
+    active_values: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeVar
 
+from connect_user_sync.config.file_section import parse_file_source
 from connect_user_sync.config.model import (
     DEPROVISION_ACTIONS,
     PHONE_TYPES,
@@ -26,158 +25,31 @@ from connect_user_sync.config.model import (
     USERNAME_ATTRIBUTES,
     Config,
     DeprovisionConfig,
-    DuoSourceConfig,
-    EntraSourceConfig,
-    FileSourceConfig,
-    IdentityCenterSourceConfig,
-    OktaSourceConfig,
     SafetyConfig,
     SourceConfig,
     TargetConfig,
     UsernameConfig,
 )
+from connect_user_sync.config.section import REGION as _REGION
+from connect_user_sync.config.section import ROLE_ARN as _ROLE_ARN
+from connect_user_sync.config.section import ROLE_ARN_EXAMPLE, Section
+from connect_user_sync.config.sources import parse_idp_source
 from connect_user_sync.domain.models import GroupRule, PhoneSettings
 from connect_user_sync.domain.usernames import normalize
 from connect_user_sync.errors import ConfigError
 
-T = TypeVar("T")
+# The section reader, under the name the other parser modules use for it.
+_Section = Section
 
 _INSTANCE_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _INSTANCE_ARN = re.compile(
     r"^arn:aws[a-z-]*:connect:([a-z0-9-]+):(\d{12}):instance/"
     r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
 )
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
-_SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$")
-_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$")
 _TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+(\.fifo)?$")
-_HOST_PORT = re.compile(r"^[A-Za-z0-9.-]+(:\d{1,5})?$")
-_IDENTITY_STORE = re.compile(r"^d-[0-9a-f]{10}$|^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$")
-
-
-# --------------------------------------------------------------------------- readers
-
-
-class _Section:
-    """Typed access to one mapping of the document, tracking which keys were used."""
-
-    def __init__(self, data: object, path: str) -> None:
-        if not isinstance(data, Mapping):
-            raise ConfigError(
-                path or "(top level)",
-                f"expected a mapping of keys, got {type(data).__name__}",
-                "write this section as 'key: value' lines",
-            )
-        self.data: Mapping[str, Any] = data
-        self.path = path
-
-    def at(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path else key
-
-    def check_keys(self, allowed: tuple[str, ...]) -> None:
-        for key in self.data:
-            if key not in allowed:
-                close = [a for a in allowed if a.replace("_", "") == str(key).replace("_", "")]
-                hint = (
-                    f"did you mean '{close[0]}'?"
-                    if close
-                    else f"allowed here: {', '.join(allowed)}"
-                )
-                raise ConfigError(self.at(str(key)), "unknown key", f"remove it; {hint}")
-
-    def get(
-        self, key: str, kind: type[T], default: T | None = None, *, required: bool = False
-    ) -> T | None:
-        value = self.data.get(key)
-        if value is None:
-            if required:
-                raise ConfigError(self.at(key), "missing", f"add '{key}:' to this section")
-            return default
-        # bool is an int in Python; a limit written as `true` is still a mistake.
-        wrong_bool = kind in (int, float) and isinstance(value, bool)
-        if kind is float and isinstance(value, int) and not wrong_bool:
-            value = float(value)
-        if wrong_bool or not isinstance(value, kind):
-            raise ConfigError(
-                self.at(key),
-                f"expected {kind.__name__}, got {type(value).__name__} {value!r}",
-                f"give '{key}' a {kind.__name__} value",
-            )
-        return value
-
-    def text(self, key: str, *, required: bool = False, default: str | None = None) -> str | None:
-        value = self.get(key, str, default, required=required)
-        if value is not None and not value.strip():
-            raise ConfigError(self.at(key), "empty string", f"give '{key}' a value or remove it")
-        return value
-
-    def required_text(self, key: str) -> str:
-        value = self.text(key, required=True)
-        assert value is not None
-        return value
-
-    def matching(
-        self, key: str, pattern: re.Pattern[str], example: str, *, required: bool = False
-    ) -> str | None:
-        value = self.text(key, required=required)
-        if value is not None and not pattern.match(value):
-            raise ConfigError(self.at(key), f"{value!r} is not valid", f"use the form {example}")
-        return value
-
-    def choice(self, key: str, choices: tuple[str, ...], default: str | None = None) -> str:
-        value = self.text(key, default=default, required=default is None)
-        if value not in choices:
-            raise ConfigError(
-                self.at(key),
-                f"{value!r} is not one of {', '.join(choices)}",
-                f"set '{key}' to one of {', '.join(choices)}",
-            )
-        return value
-
-    def section(self, key: str, *, required: bool = False) -> _Section | None:
-        value = self.data.get(key)
-        if value is None:
-            if required:
-                raise ConfigError(self.at(key), "missing", f"add a '{key}:' section")
-            return None
-        return _Section(value, self.at(key))
-
-    def string_list(self, key: str) -> list[str]:
-        value = self.data.get(key)
-        if value is None:
-            return []
-        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-            raise ConfigError(
-                self.at(key),
-                f"expected a list of names, got {value!r}",
-                f"write '{key}: [Name1, Name2]'",
-            )
-        return value
 
 
 # --------------------------------------------------------------------------- sections
-
-
-def _secret(sec: _Section, arn_key: str, inline_key: str) -> tuple[str | None, str | None]:
-    arn = sec.matching(arn_key, _SECRET_ARN, "arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME")
-    inline = sec.text(inline_key)
-    if arn and inline:
-        raise ConfigError(
-            sec.at(inline_key), f"both {arn_key} and {inline_key} are set", f"keep only {arn_key}"
-        )
-    return arn, inline
-
-
-def _require_one_secret(
-    sec: _Section, arn: str | None, inline: str | None, arn_key: str, inline_key: str
-) -> None:
-    if not arn and not inline:
-        raise ConfigError(
-            sec.at(arn_key),
-            f"no {arn_key} given",
-            f"store the secret in Secrets Manager and give its ARN as {arn_key} "
-            f"(for a local run only, {inline_key} may hold the value)",
-        )
 
 
 def _parse_source(root: _Section) -> SourceConfig:
@@ -195,108 +67,8 @@ def _parse_source(root: _Section) -> SourceConfig:
     sub = sec.section(kind, required=True)
     assert sub is not None
     if kind == "file":
-        sub.check_keys(("path",))
-        return SourceConfig(kind, file=FileSourceConfig(sub.required_text("path")))
-    if kind == "entra":
-        sub.check_keys(
-            (
-                "tenant_id",
-                "client_id",
-                "client_secret_arn",
-                "client_secret",
-                "authority_host",
-                "graph_url",
-            )
-        )
-        arn, inline = _secret(sub, "client_secret_arn", "client_secret")
-        _require_one_secret(sub, arn, inline, "client_secret_arn", "client_secret")
-        authority = (
-            sub.matching(
-                "authority_host", _HOST_PORT, "login.microsoftonline.com (host[:port], no scheme)"
-            )
-            or "login.microsoftonline.com"
-        )
-        graph_url = sub.text("graph_url") or "https://graph.microsoft.com"
-        if not graph_url.startswith("https://"):
-            raise ConfigError(
-                sub.at("graph_url"),
-                f"{graph_url!r} is not an https URL",
-                "use https://graph.microsoft.com or your national cloud's Graph URL",
-            )
-        return SourceConfig(
-            kind,
-            entra=EntraSourceConfig(
-                tenant_id=sub.required_text("tenant_id"),
-                client_id=sub.required_text("client_id"),
-                client_secret_arn=arn,
-                client_secret=inline,
-                authority_host=authority,
-                graph_url=graph_url.rstrip("/"),
-            ),
-        )
-    if kind == "okta":
-        sub.check_keys(
-            (
-                "org_url",
-                "api_token_secret_arn",
-                "api_token",
-                "client_id",
-                "private_key_secret_arn",
-                "private_key",
-            )
-        )
-        org_url = sub.required_text("org_url")
-        if not re.match(r"^https?://[A-Za-z0-9.-]+(:\d+)?/?$", org_url):
-            raise ConfigError(
-                sub.at("org_url"), f"{org_url!r} is not an org URL", "use https://YOUR-ORG.okta.com"
-            )
-        token_arn, token = _secret(sub, "api_token_secret_arn", "api_token")
-        key_arn, key = _secret(sub, "private_key_secret_arn", "private_key")
-        client_id = sub.text("client_id")
-        if client_id:
-            _require_one_secret(sub, key_arn, key, "private_key_secret_arn", "private_key")
-        else:
-            _require_one_secret(sub, token_arn, token, "api_token_secret_arn", "api_token")
-        return SourceConfig(
-            kind,
-            okta=OktaSourceConfig(org_url.rstrip("/"), token_arn, token, client_id, key_arn, key),
-        )
-    if kind == "identity_center":
-        sub.check_keys(("identity_store_id", "region", "role_arn", "external_id"))
-        store_id = sub.matching(
-            "identity_store_id",
-            _IDENTITY_STORE,
-            "d-1234567890 (Identity Center settings, 'Identity store ID')",
-            required=True,
-        )
-        region = sub.matching("region", _REGION, "us-east-1", required=True)
-        role_arn = sub.matching("role_arn", _ROLE_ARN, "arn:aws:iam::ACCOUNT:role/NAME")
-        external_id = sub.text("external_id")
-        if external_id and not role_arn:
-            raise ConfigError(
-                sub.at("external_id"),
-                "set without role_arn",
-                "remove it or add the role_arn it belongs to",
-            )
-        assert store_id is not None
-        assert region is not None
-        return SourceConfig(
-            kind,
-            identity_center=IdentityCenterSourceConfig(store_id, region, role_arn, external_id),
-        )
-    sub.check_keys(("api_host", "integration_key", "secret_key_arn", "secret_key"))
-    arn, inline = _secret(sub, "secret_key_arn", "secret_key")
-    _require_one_secret(sub, arn, inline, "secret_key_arn", "secret_key")
-    host = sub.matching(
-        "api_host",
-        _HOST_PORT,
-        "api-XXXXXXXX.duosecurity.com (host[:port], no scheme)",
-        required=True,
-    )
-    assert host is not None
-    return SourceConfig(
-        kind, duo=DuoSourceConfig(host, sub.required_text("integration_key"), arn, inline)
-    )
+        return SourceConfig(kind, file=parse_file_source(sub))
+    return parse_idp_source(kind, sub)
 
 
 def _parse_username(root: _Section, source_type: str) -> UsernameConfig:
@@ -434,7 +206,7 @@ def _parse_targets(root: _Section) -> tuple[TargetConfig, ...]:
             raise ConfigError(
                 sec.at("region"), "missing", "give the instance's AWS Region, e.g. us-east-1"
             )
-        role_arn = sec.matching("role_arn", _ROLE_ARN, "arn:aws:iam::ACCOUNT:role/NAME")
+        role_arn = sec.matching("role_arn", _ROLE_ARN, ROLE_ARN_EXAMPLE)
         external_id = sec.text("external_id")
         if external_id and not role_arn:
             raise ConfigError(
@@ -563,4 +335,7 @@ def load_config(path: str | Path) -> Config:
 
 
 def _with_file_path(config: Config, path: str) -> Config:
-    return replace(config, source=replace(config.source, file=FileSourceConfig(path)))
+    assert config.source.file is not None
+    return replace(
+        config, source=replace(config.source, file=replace(config.source.file, path=path))
+    )
