@@ -22,8 +22,12 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 from connect_user_sync.config import parse_config
-from connect_user_sync.domain.models import TAG_EMAIL_HASH, TAG_MANAGED, TAG_SOURCE_ID
-from connect_user_sync.domain.settings import email_fingerprint
+from connect_user_sync.domain.models import (
+    TAG_EMAIL_HASH,
+    TAG_MANAGED,
+    TAG_SOURCE_ID,
+    email_fingerprint,
+)
 from connect_user_sync.service import RunRequest, run_sync
 from connect_user_sync.sources.file import FileSource
 from connect_user_sync_emulators.connect import ConnectEmulator
@@ -99,7 +103,7 @@ def bench_plan(emulator: ConnectEmulator, tmp: Path, users: int) -> None:
         lambda: run_sync(config, RunRequest(dry_run=True), source=source), repeat=3
     )
     calls = sum(emulator.calls.values()) // 3
-    assert outcome.report["targets"][0]["counts"]["unchanged"] == users
+    assert outcome.report.targets[0].unchanged == users
     budget = -(-users // 500) + 10
     print(
         f"plan, {users:>6} in-sync users: {seconds:6.2f} s median, {calls} Connect calls "
@@ -113,7 +117,7 @@ def bench_apply(emulator: ConnectEmulator, tmp: Path, users: int) -> None:
     start = time.perf_counter()
     outcome = run_sync(config, RunRequest(), source=source)
     seconds = time.perf_counter() - start
-    assert outcome.exit_code == 0, outcome.report["errors"]
+    assert outcome.exit_code == 0, outcome.report.all_errors
     creates = emulator.calls["CreateUser"]
     print(
         f"apply, {users:>5} creates at {SPEED:g}x quota: {seconds:6.2f} s, {creates / seconds:6.1f} CreateUser/s "

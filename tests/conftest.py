@@ -17,7 +17,6 @@ import yaml
 from moto.server import ThreadedMotoServer
 
 from connect_user_sync.cli import main
-from connect_user_sync.connect import RateLimiter
 from connect_user_sync_emulators.connect import ConnectEmulator
 
 SPEED = 100.0
@@ -78,7 +77,6 @@ def _isolated_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
     monkeypatch.setenv("CONNECT_USER_SYNC_RATE_MULTIPLIER", str(SPEED))
-    RateLimiter._shared.clear()
 
 
 @pytest.fixture(scope="session")

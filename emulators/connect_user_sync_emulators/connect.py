@@ -889,6 +889,14 @@ class ConnectEmulator:
         summary["IdentityInfo"] = {
             k: identity[k] for k in ("FirstName", "LastName") if k in identity
         }
+        if "PhoneConfig" in summary:
+            # The API model's UserPhoneConfig: "When returned by a SearchUsers call,
+            # AfterContactWorkTimeLimit is returned in milliseconds" (seconds everywhere else).
+            phone = dict(summary["PhoneConfig"])
+            phone["AfterContactWorkTimeLimit"] = (
+                int(phone.get("AfterContactWorkTimeLimit", 0)) * 1000
+            )
+            summary["PhoneConfig"] = phone
         return summary
 
     # ----------------------------------------------------------------- paging

@@ -1,8 +1,10 @@
-"""``connect-user-sync demo``: the whole pipeline on this machine, no AWS account.
+"""The demo's world: emulators, a seeded Connect instance and a sample directory.
 
-Starts the Connect emulator (and, for another ``--source``, that directory's emulator), seeds an
-instance and a sample directory, then runs plan, apply and a second apply that must
-change nothing. Everything runs in this process and stops with it.
+``demo_world`` starts the Connect emulator (and, for another source, that directory's
+emulator), seeds an instance and a sample directory, writes the directory and a ready
+configuration to a work directory and points the environment at the emulators. The
+``connect-user-sync demo`` verb (``connect_user_sync.cli.demo``) runs the product in it:
+this package runs no product code itself.
 """
 
 from __future__ import annotations
@@ -13,10 +15,9 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-
-from rich.console import Console
-from rich.rule import Rule
+from typing import Any
 
 DEMO_SPEED = 50.0  # the emulator and the client both run 50x Connect's default quotas
 
@@ -44,16 +45,34 @@ def _env(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = old
 
 
-def run_demo(source: str = "file", users: int = 200, console: Console | None = None) -> int:
+@dataclass(frozen=True)
+class DemoWorld:
+    """What the demo runs against, alive while ``demo_world`` is."""
+
+    source: str
+    emulator: Any  # the ConnectEmulator
+    instance_id: str
+    directory: dict[str, Any]
+    document: dict[str, Any]  # the configuration, ready for the product's parser
+    workdir: Path
+    directory_path: Path
+    config_path: Path
+
+    def connect_calls(self) -> int:
+        return sum(self.emulator.calls.values())
+
+    def existing_users(self) -> int:
+        return len(self.emulator.users(self.instance_id))
+
+
+@contextmanager
+def demo_world(source: str = "file", users: int = 200) -> Iterator[DemoWorld]:
+    """Start the emulators and seed them; everything stops when the block ends."""
     import yaml
 
-    from connect_user_sync.config import parse_config
-    from connect_user_sync.render import render_report
-    from connect_user_sync.service import RunRequest, run_sync
     from connect_user_sync_emulators.connect import ConnectEmulator
     from connect_user_sync_emulators.sample import sample_config, sample_directory, seed_connect
 
-    out = console or Console(highlight=False)
     workdir = Path(tempfile.mkdtemp(prefix="connect-user-sync-demo-"))
     with ExitStack() as stack:
         emulator = stack.enter_context(ConnectEmulator(speed=DEMO_SPEED))
@@ -87,44 +106,6 @@ def run_demo(source: str = "file", users: int = 200, console: Console | None = N
         config_path.write_text(
             yaml.safe_dump(document, sort_keys=False, allow_unicode=True), encoding="utf-8"
         )
-        config = parse_config(document)
-
-        out.print(Rule("connect-user-sync demo"))
-        out.print(
-            f"Connect emulator at {emulator.url} with instance {instance_id}: "
-            f"{len(emulator.users(instance_id))} existing users.\n"
-            f"Sample directory ({source}): {len(directory['users'])} people in 3 groups, "
-            f"written to {directory_path}\nConfiguration: {config_path}\n"
+        yield DemoWorld(
+            source, emulator, instance_id, directory, document, workdir, directory_path, config_path
         )
-        steps: list[tuple[str, RunRequest]] = [
-            (
-                "1. plan: what would change (no write call)",
-                RunRequest(dry_run=True, trigger="demo"),
-            ),
-            ("2. apply: converge Connect to the directory", RunRequest(trigger="demo")),
-            ("3. apply again: nothing left to do", RunRequest(trigger="demo")),
-        ]
-        outcomes = []
-        for title, request in steps:
-            out.print(Rule(title))
-            before = sum(emulator.calls.values())
-            outcome = run_sync(config, request)
-            render_report(outcome.report, out)
-            out.print(
-                f"[dim]{sum(emulator.calls.values()) - before} Connect API calls, exit code {outcome.exit_code}[/dim]"
-            )
-            outcomes.append(outcome)
-        second = outcomes[2].report
-        actions = sum(len(t["actions"]) for t in second["targets"])
-        out.print(Rule("where to look next"))
-        out.print(
-            f"The second apply planned {actions} actions. The reports above are what "
-            "`connect-user-sync plan|apply --config ... --format json` prints.\n"
-            f"- The demo's config and directory stay in {workdir}; README.md explains every key.\n"
-            "- To try your own tenant: write a config with source.type entra (or file), then\n"
-            "  `connect-user-sync plan --config my.yaml` (read-only) before any apply.\n"
-            "- To deploy the nightly Lambda: `sam build && sam deploy --guided` (see README)."
-        )
-        ok = outcomes[1].exit_code == 0 and outcomes[2].exit_code == 0 and actions == 0
-        return 0 if ok else 1
-    return 1  # pragma: no cover - the with block always returns

@@ -10,8 +10,12 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from connect_user_sync.domain.models import TAG_EMAIL_HASH, TAG_MANAGED, TAG_SOURCE_ID
-from connect_user_sync.domain.settings import email_fingerprint
+from connect_user_sync.domain.models import (
+    TAG_EMAIL_HASH,
+    TAG_MANAGED,
+    TAG_SOURCE_ID,
+    email_fingerprint,
+)
 
 FIRST = [
     "Ava",

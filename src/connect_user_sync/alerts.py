@@ -17,86 +17,24 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from connect_user_sync.domain.mismatches import source_label
+from connect_user_sync.domain.models import RunStatus
+from connect_user_sync.domain.report import MismatchRecord, OpenMismatch, RunReport
+
 SUBJECT_LIMIT = 100  # SNS refuses longer subjects
 MESSAGE_LIMIT = 250_000  # SNS allows 256 KiB; keep room for the attributes
 LISTED = 50  # people named in the plain-English part, per section
 JSON_MARKER = "----- machine-readable (JSON) -----"
 PRODUCT = "connect-user-sync"
-
-SOURCE_NAMES = {"entra": "Entra ID", "okta": "Okta", "duo": "Duo", "file": "the directory file"}
-
-
-def _source_name(report: Mapping[str, Any]) -> str:
-    source = report.get("source") or {}
-    return SOURCE_NAMES.get(str(source.get("type")), "the identity provider")
+REMINDER_STATUS = "open_mismatches"  # the reminder's SNS status attribute
 
 
-def _where(mismatch: Mapping[str, Any]) -> str:
-    instance = mismatch.get("instance_id")
-    return f" (Connect instance {instance})" if instance else ""
-
-
-def describe_mismatch(mismatch: Mapping[str, Any], source: str = "the identity provider") -> str:
-    """One paragraph a person can act on: what is wrong, the effect, and the fix."""
-    kind = mismatch.get("kind")
-    asserted = mismatch.get("username") or "(no value)"
-    connect_name = mismatch.get("connect_username")
-    source_id = mismatch.get("source_id")
-    who = f" (directory id {source_id})" if source_id else ""
-    where = _where(mismatch)
-    if kind == "case_mismatch":
-        text = (
-            f"Connect user {connect_name}{where} differs only in letter case from what {source} "
-            f"asserts, {asserted}{who}: logins will fail, because Connect compares usernames "
-            f"case-sensitively. Nothing was created for this person. Recreate the Connect user "
-            f"as {asserted}, or change the claim so that it sends {connect_name}."
-        )
-    elif kind == "attribute_mismatch":
-        text = (
-            f"Connect user {connect_name}{where} is named after another attribute of the same "
-            f"directory user{who} than the one {source} asserts at login ({asserted}): logins "
-            f"will fail. Nothing was created. Recreate the Connect user as {asserted}, or point "
-            f"username.attribute (and the IdP claim) at the attribute the Connect user is "
-            f"named after."
-        )
-    elif kind == "invalid_username":
-        text = (
-            f"{asserted}{who} cannot be a Connect SAML username (2 to 64 characters from "
-            f"A-Z a-z 0-9 _ . @ -): the user was skipped. Fix the attribute in {source}, or "
-            f"assert another attribute (the mail address, say, for guest accounts)."
-        )
-    elif kind == "duplicate_username":
-        text = (
-            f"Several directory users would get the username {asserted}; this one{who} is one of "
-            f"them. All of them were skipped{where}. Make the attribute unique in {source}."
-        )
-    elif kind == "renamed":
-        text = (
-            f"Directory user{who} now asserts {asserted} instead of {connect_name}{where}. Connect "
-            f"cannot rename users, so {asserted} is created with the same settings and "
-            f"{connect_name} is deprovisioned. Check that the person can sign in as {asserted}; "
-            f"re-point anything that referred to the old user (quick connects, reports)."
-        )
-    else:
-        text = f"{kind} for {asserted}{who}{where}."
-    detail = mismatch.get("detail")
-    if detail and str(detail) not in text:
-        text += f" Detail: {detail}"
-    return text
-
-
-def held_actions(report: Mapping[str, Any]) -> list[dict[str, Any]]:
+def held_actions(report: RunReport) -> list[dict[str, Any]]:
+    """The held actions as the JSON section lists them, each with its instance."""
     return [
-        {**action, "instance_id": target.get("instance_id")}
-        for target in report.get("targets", ())
-        for action in target.get("actions", ())
-        if action.get("status") == "held"
+        {**action.to_json(), "instance_id": target.instance_id}
+        for target, action in report.held_actions
     ]
-
-
-def safety_stop(report: Mapping[str, Any]) -> bool:
-    """True when a safety rule kept the run from doing its whole job."""
-    return report.get("status") in ("refused", "failed") or bool(held_actions(report))
 
 
 def _ascii(text: str) -> str:
@@ -132,25 +70,24 @@ APPROVE_HINT = (
 
 
 def compose_run_alert(
-    report: Mapping[str, Any], new_mismatches: Sequence[Mapping[str, Any]]
+    report: RunReport, new_mismatches: Sequence[MismatchRecord]
 ) -> tuple[str, str] | None:
     """The subject and body for a run, or None when nobody needs to hear about it."""
-    dry_run = bool(report.get("dry_run"))
-    stopped = safety_stop(report)
+    dry_run = report.dry_run
+    stopped = report.safety_stop
     mismatches = [] if dry_run else list(new_mismatches)
     if not stopped and not mismatches:
         return None
-    status = str(report.get("status"))
-    run_id = str(report.get("run_id"))
-    source = _source_name(report)
-    held = held_actions(report)
+    status = report.status
+    source = source_label(report.source.type)
+    held = report.held_actions
     subject_parts: list[str] = []
     sections: list[str] = []
     prefix = "Dry run: " if dry_run else ""
 
-    if status == "failed":
+    if status == RunStatus.FAILED:
         subject_parts.append(f"{prefix}directory read failed, nothing deprovisioned")
-        errors = [str(e) for e in report.get("errors", ())] or ["no detail was recorded"]
+        errors = list(report.all_errors) or ["no detail was recorded"]
         sections.append(
             f"WHAT HAPPENED\n{source[0].upper() + source[1:]} could not be read completely, so "
             f"this run deprovisioned nobody (creates and updates from what was read may have "
@@ -162,16 +99,9 @@ def compose_run_alert(
         )
     if held:
         subject_parts.append(f"{prefix}{_plural(len(held), 'deprovisioning')} held back")
-        reasons = sorted(
-            {
-                str(reason)
-                for target in report.get("targets", ())
-                for reason in target.get("held_because", ()) or ()
-            }
-        )
+        reasons = sorted({reason for target in report.targets for reason in target.held_because})
         people = [
-            f"  - {a.get('action')} {a.get('username')} (Connect instance {a.get('instance_id')})"
-            for a in held
+            f"  - {a.kind.value} {a.username} (Connect instance {t.instance_id})" for t, a in held
         ]
         sections.append(
             "WHAT HAPPENED\n"
@@ -186,14 +116,14 @@ def compose_run_alert(
             + "\n".join(_listed(people, len(people)))
             + f"\n\nWHAT TO DO\n{APPROVE_HINT}"
         )
-    elif status == "refused":
+    elif status == RunStatus.REFUSED:
         subject_parts.append(f"{prefix}run refused by a safety limit")
         sections.append(
             f"WHAT HAPPENED\nA safety limit stopped the run.\n\nWHAT TO DO\n{APPROVE_HINT}"
         )
     if mismatches:
         subject_parts.append(_plural(len(mismatches), "new mismatch", "new mismatches"))
-        paragraphs = [f"  - {describe_mismatch(m, source)}" for m in mismatches]
+        paragraphs = [f"  - {m.explained}" for m in mismatches]
         sections.append(
             "NEW MISMATCHES\nThese directory users cannot sign in to Connect as things stand "
             "(each is reported once, until it is fixed):\n"
@@ -201,34 +131,34 @@ def compose_run_alert(
         )
 
     header = (
-        f"connect-user-sync run {run_id} ({report.get('trigger') or 'run'}"
-        f"{', dry run' if dry_run else ''}) finished with status {status} "
-        f"at {report.get('finished_at')}."
+        f"connect-user-sync run {report.run_id} ({report.trigger or 'run'}"
+        f"{', dry run' if dry_run else ''}) finished with status {status.value} "
+        f"at {report.finished_at}."
     )
     machine = {
         "type": "run_alert",
-        "run_id": run_id,
-        "status": status,
+        "run_id": report.run_id,
+        "status": status.value,
         "dry_run": dry_run,
-        "trigger": report.get("trigger"),
-        "started_at": report.get("started_at"),
-        "finished_at": report.get("finished_at"),
+        "trigger": report.trigger,
+        "started_at": report.started_at,
+        "finished_at": report.finished_at,
         "safety_stop": stopped,
-        "held_actions": held,
-        "new_mismatches": mismatches,
-        "errors": list(report.get("errors", ())),
-        "counts": {t.get("instance_id"): t.get("counts") for t in report.get("targets", ())},
+        "held_actions": held_actions(report),
+        "new_mismatches": [m.to_json() for m in mismatches],
+        "errors": list(report.all_errors),
+        "counts": {t.instance_id: t.counts for t in report.targets},
     }
     body = _with_json(header + "\n\n" + "\n\n".join(sections), machine)
     return _subject(subject_parts), body
 
 
-def compose_reminder(open_mismatches: Sequence[Mapping[str, Any]]) -> tuple[str, str] | None:
+def compose_reminder(open_mismatches: Sequence[OpenMismatch]) -> tuple[str, str] | None:
     """The weekly reminder of mismatches still open, or None when there are none."""
     if not open_mismatches:
         return None
     lines = [
-        f"  - open since {m.get('first_seen_at') or 'unknown'}: {describe_mismatch(m)}"
+        f"  - open since {m.first_seen_at or 'unknown'}: {m.record.explained}"
         for m in open_mismatches
     ]
     count = len(open_mismatches)
@@ -238,7 +168,7 @@ def compose_reminder(open_mismatches: Sequence[Mapping[str, Any]]) -> tuple[str,
         f"Connect until each is fixed; the next full sync notices the fix by itself.\n\n"
         "STILL OPEN\n" + "\n".join(_listed(lines, count))
     )
-    machine = {"type": "reminder", "open_mismatches": list(open_mismatches)}
+    machine = {"type": "reminder", "open_mismatches": [m.to_json() for m in open_mismatches]}
     subject = _subject([f"reminder, {_plural(count, 'mismatch', 'mismatches')} still open"])
     return subject, _with_json(text, machine)
 
@@ -293,9 +223,7 @@ class SnsAlerter:
         self.topic_arn = topic_arn
         self.client = client
 
-    def notify(
-        self, report: Mapping[str, Any], new_mismatches: Sequence[Mapping[str, Any]]
-    ) -> None:
+    def notify(self, report: RunReport, new_mismatches: Sequence[MismatchRecord]) -> None:
         message = compose_run_alert(report, new_mismatches)
         if message is None:
             return
@@ -304,26 +232,26 @@ class SnsAlerter:
             subject,
             body,
             {
-                "run_id": str(report.get("run_id")),
-                "status": str(report.get("status")),
+                "run_id": report.run_id,
+                "status": report.status.value,
                 "kind": "run_alert",
-                "dry_run": "true" if report.get("dry_run") else "false",
+                "dry_run": "true" if report.dry_run else "false",
             },
         )
 
-    def send_reminder(self, open_mismatches: Sequence[Mapping[str, Any]]) -> bool:
+    def send_reminder(self, open_mismatches: Sequence[OpenMismatch]) -> bool:
         """Publish the reminder; False when nothing is open and nothing was sent."""
         message = compose_reminder(open_mismatches)
         if message is None:
             return False
         subject, body = message
-        run_ids = sorted({str(m.get("run_id")) for m in open_mismatches if m.get("run_id")})
+        run_ids = sorted({m.run_id for m in open_mismatches if m.run_id})
         self._publish(
             subject,
             body,
             {
                 "run_id": run_ids[-1] if run_ids else "none",
-                "status": "open_mismatches",
+                "status": REMINDER_STATUS,
                 "kind": "reminder",
             },
         )

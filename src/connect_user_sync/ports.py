@@ -2,14 +2,17 @@
 
 Each adapter takes its SDK client as an optional constructor argument so tests can hand
 in one pointed at an emulator; none of them is ever replaced by a mock in the tests.
+Everything crossing a port is a typed value from the domain.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Protocol
 
-from connect_user_sync.domain.models import DirectorySnapshot, GroupRule
+from connect_user_sync.domain.catalog import Catalog
+from connect_user_sync.domain.models import ConnectUser, DirectorySnapshot, GroupRule, SyncAction
+from connect_user_sync.domain.report import MismatchRecord, OpenMismatch, RunReport
 
 
 class DirectorySource(Protocol):
@@ -30,6 +33,33 @@ class DirectorySource(Protocol):
         ...
 
 
+class ConnectTarget(Protocol):
+    """One Amazon Connect instance: its names, its users, and writes to them."""
+
+    def catalog(self) -> Catalog:
+        """The instance's security profiles, routing profiles and hierarchy groups."""
+        ...
+
+    def read_users(self) -> list[ConnectUser]:
+        """Every user of the instance, with tags."""
+        ...
+
+    def apply(
+        self,
+        actions: Sequence[SyncAction],
+        *,
+        deadline: float | None = None,
+        adopt_existing: bool = True,
+        on_done: Callable[[SyncAction], None] | None = None,
+    ) -> None:
+        """Carry out the ``planned`` actions, recording each outcome on the action.
+
+        No write starts after ``deadline`` (a ``time.monotonic`` value): actions not
+        started stay ``planned`` with a note. One failing action never stops the others.
+        """
+        ...
+
+
 class RunStore(Protocol):
     """Remembers runs: the report, per-action and per-mismatch items, open mismatches."""
 
@@ -38,27 +68,33 @@ class RunStore(Protocol):
         ...
 
     def open_mismatch_keys(self) -> Collection[str]:
-        """Keys (see ``mismatch_key``) of the mismatches already alerted and still open."""
+        """Keys (``MismatchRecord.key``) of the mismatches already alerted and still open."""
         ...
 
-    def record(self, report: Mapping[str, Any]) -> None:
+    def record(self, report: RunReport) -> None:
         """Persist a finished run report. Every item written carries ``run_id``."""
+        ...
+
+
+class OpenMismatches(Protocol):
+    """Where the reminder finds the mismatches still open."""
+
+    def open_mismatch_records(self) -> list[OpenMismatch]:
+        """Every mismatch still open, oldest first."""
         ...
 
 
 class Alerter(Protocol):
     """Tells people about new mismatches and safety stops."""
 
-    def notify(
-        self, report: Mapping[str, Any], new_mismatches: Sequence[Mapping[str, Any]]
-    ) -> None:
+    def notify(self, report: RunReport, new_mismatches: Sequence[MismatchRecord]) -> None:
         """Send one message for the run if it has new mismatches or a safety stop."""
         ...
 
 
-def mismatch_key(mismatch: Mapping[str, Any]) -> str:
-    """A stable identity for a mismatch, so an unchanged one is not alerted twice."""
-    return "|".join(
-        str(mismatch.get(part) or "")
-        for part in ("kind", "instance_id", "source_id", "username", "connect_username")
-    )
+class Reminder(Protocol):
+    """Reminds people of the mismatches nobody has fixed yet."""
+
+    def send_reminder(self, open_mismatches: Sequence[OpenMismatch]) -> bool:
+        """Send the reminder; False when nothing is open and nothing was sent."""
+        ...

@@ -71,7 +71,7 @@ class RetryPolicy:
 
     def backoff(self, retry: int) -> float:
         """The jittered backoff before retry number ``retry`` (0 for the first retry)."""
-        ceiling = min(self.cap, self.base * 2 ** min(retry, 30))
+        ceiling = min(self.cap, self.base * 2.0 ** min(retry, 30))
         return ceiling * self.rng()
 
     def call(
@@ -104,6 +104,14 @@ class RetryBudget:
         self.policy = policy
         self.retries = 0
         self.waited = 0.0
+        # True once the deadline, not the attempts or the waiting budget, ruled out a retry:
+        # the caller then knows the work was left for later rather than failed.
+        self.stopped_by_deadline = False
+
+    @property
+    def attempts(self) -> int:
+        """Attempts made so far, assuming the current one has been made."""
+        return self.retries + 1
 
     def next_delay(self, hint: float | None = None) -> float | None:
         """Seconds to wait before the next attempt, or None when no attempt is left.
@@ -120,6 +128,7 @@ class RetryBudget:
         if self.waited + delay > policy.max_total_wait:
             return None
         if policy.deadline is not None and policy.clock() + delay >= policy.deadline:
+            self.stopped_by_deadline = True
             return None
         return delay
 

@@ -3,43 +3,63 @@
 Phases are kept apart on purpose: everything that can reject the configuration (group
 names, Connect profile names in every target) is resolved before the first write, so a
 configuration error never leaves a run half done.
+
+The service talks to the directory, Connect, the results store and the alerter through
+the ports in ``connect_user_sync.ports``; it builds the typed ``RunReport`` once the work
+is done. The weekly ``remind`` use case lives here too.
 """
 
 from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from connect_user_sync.config import Config, ConfigError, TargetConfig
-from connect_user_sync.connect import Catalog, ConnectInstance, RateLimiter, connect_client
+from connect_user_sync.config.resolve import resolve
+from connect_user_sync.connect import (
+    ConnectInstance,
+    RateLimiter,
+    ThrottleRegistry,
+    connect_client,
+    quota_scope,
+)
 from connect_user_sync.domain.models import (
     ActionStatus,
     ConnectUser,
     DirectorySnapshot,
-    Mismatch,
     RunStatus,
     SyncAction,
     TargetPlan,
 )
 from connect_user_sync.domain.planner import PlanPolicy, in_filter, plan_target, view_directory
+from connect_user_sync.domain.report import MismatchRecord, RunReport, SourceReport, TargetReport
 from connect_user_sync.domain.safety import SafetyLimits, empty_groups, gate_target
 from connect_user_sync.domain.settings import ResolvedRule
 from connect_user_sync.errors import DirectoryReadError, PermanentError, TransientError
-from connect_user_sync.ports import Alerter, DirectorySource, RunStore, mismatch_key
+from connect_user_sync.ports import (
+    Alerter,
+    ConnectTarget,
+    DirectorySource,
+    OpenMismatches,
+    Reminder,
+    RunStore,
+)
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_REFUSED, EXIT_DIRECTORY = 0, 1, 2, 3, 4
-_EXIT_FOR_STATUS = {
+EXIT_FOR_STATUS = {
     RunStatus.PLANNED: EXIT_OK,
     RunStatus.SUCCEEDED: EXIT_OK,
     RunStatus.PARTIAL: EXIT_PARTIAL,
     RunStatus.REFUSED: EXIT_REFUSED,
     RunStatus.FAILED: EXIT_DIRECTORY,
 }
-SOURCE_LABELS = {"entra": "Entra ID", "okta": "Okta", "duo": "Duo", "file": "the directory"}
+
+Progress = Callable[[str, int, int], None]
+# Builds the port to one target; the limiter is shared by targets in one quota scope.
+ConnectFactory = Callable[[TargetConfig, RateLimiter], ConnectTarget]
 
 
 @dataclass(frozen=True)
@@ -54,22 +74,35 @@ class RunRequest:
     run_id: str | None = None  # given by callers that log under the id before the run starts
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunOutcome:
-    report: dict[str, Any]
-    exit_code: int
+    """The run's report and the exit code the contract gives its status."""
+
+    report: RunReport
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_FOR_STATUS[self.report.status]
 
 
 @dataclass
 class _Target:
     config: TargetConfig
-    instance: ConnectInstance | None = None
+    instance: ConnectTarget | None = None
     users: list[ConnectUser] = field(default_factory=list)
     rules: list[ResolvedRule] = field(default_factory=list)
     names: dict[str, str] = field(default_factory=dict)  # Connect id -> name, for reports
     policy: PlanPolicy | None = None
     plan: TargetPlan | None = None
     error: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.config.region}/{self.config.instance_id}"
+
+    @property
+    def scope(self) -> str:
+        return quota_scope(self.config.region, self.config.account_id or self.config.role_arn)
 
 
 def now_iso() -> str:
@@ -81,6 +114,12 @@ def new_run_id() -> str:
     return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:10]}"
 
 
+def default_connect(target: TargetConfig, limiter: RateLimiter) -> ConnectTarget:
+    """The boto3 adapter for one target (endpoint and credentials from the AWS config)."""
+    client = connect_client(target.region, role_arn=target.role_arn, external_id=target.external_id)
+    return ConnectInstance(client, target.instance_id, limiter=limiter)
+
+
 def run_sync(
     config: Config,
     request: RunRequest,
@@ -88,8 +127,8 @@ def run_sync(
     store: RunStore | None = None,
     alerter: Alerter | None = None,
     source: DirectorySource | None = None,
-    connect_client_factory: Callable[[TargetConfig], Any] | None = None,
-    progress: Callable[[str, int, int], None] | None = None,
+    connect: ConnectFactory | None = None,
+    progress: Progress | None = None,
 ) -> RunOutcome:
     """Run one sync and return the contract's run report with its exit code.
 
@@ -130,17 +169,16 @@ def run_sync(
 
     # Phase 2: every target's catalog and users, and the configuration resolved against them.
     targets = [_Target(t) for t in config.targets]
-    factory = connect_client_factory or _default_client
     if snapshot is not None:
+        throttles = ThrottleRegistry.from_environment()  # one per run, shared by its targets
         for index, target in enumerate(targets):
             notify(f"Reading Connect {target.config.instance_id}", index, len(targets))
-            _read_target(target, config, factory, index)
+            _read_target(target, config, connect or default_connect, throttles, index)
             if target.error:
                 errors.append(target.error)
 
     # Phase 3: plans, mismatches and the safety gate.
-    mismatches: list[dict[str, Any]] = []
-    seen_keys: set[str] = set()
+    mismatches: dict[str, MismatchRecord] = {}
     limits = SafetyLimits(config.safety.max_deprovision, config.safety.max_deprovision_percent)
     for target in targets:
         if target.policy is None or snapshot is None:
@@ -157,13 +195,10 @@ def run_sync(
         )
         target.plan = plan
         shared = [m for m in view.mismatches if in_filter(only, m.username, m.source_id)]
-        for mismatch, instance_id in [(m, None) for m in shared] + [
-            (m, plan.instance_id) for m in found
+        for record in [MismatchRecord.of(m) for m in shared] + [
+            MismatchRecord.of(m, plan.instance_id) for m in found
         ]:
-            entry = _mismatch_dict(mismatch, instance_id)
-            if mismatch_key(entry) not in seen_keys:
-                seen_keys.add(mismatch_key(entry))
-                mismatches.append(entry)
+            mismatches.setdefault(record.key, record)
         gate_target(
             plan,
             limits,
@@ -186,35 +221,36 @@ def run_sync(
                 on_done=_progress_counter(notify, target.plan, target.config.instance_id),
             )
 
-    status = _status(request, complete, targets)
-    report = {
-        "run_id": run_id,
-        "status": status.value,
-        "dry_run": request.dry_run,
-        "trigger": request.trigger,
-        "users": list(request.users),
-        "started_at": started,
-        "finished_at": now_iso(),
-        "source": {
-            "type": config.source.type,
-            "users_in_scope": _in_scope(snapshot, only),
-            "complete": complete,
-            "groups": {g.name: g.member_count for g in snapshot.groups} if snapshot else {},
-        },
-        "targets": [_target_dict(t) for t in targets],
-        "mismatches": mismatches,
-        "errors": errors,
-    }
-    _finish(report, store, alerter)
-    final = RunStatus(str(report["status"]))  # _finish may have degraded it
-    return RunOutcome(report, _EXIT_FOR_STATUS[final])
+    report = RunReport(
+        run_id=run_id,
+        dry_run=request.dry_run,
+        trigger=request.trigger,
+        users=request.users,
+        started_at=started,
+        finished_at=now_iso(),
+        source=SourceReport(
+            type=config.source.type,
+            users_in_scope=_in_scope(snapshot, only),
+            complete=complete,
+            groups={g.name: g.member_count for g in snapshot.groups} if snapshot else {},
+        ),
+        targets=tuple(
+            TargetReport.of(
+                t.config.instance_id, t.config.region, t.plan, names=t.names, error=t.error
+            )
+            for t in targets
+        ),
+        mismatches=tuple(mismatches.values()),
+        errors=tuple(errors),
+    )
+    return RunOutcome(_record_and_alert(report, store, alerter))
 
 
 # --------------------------------------------------------------------------- phases
 
 
 def _progress_counter(
-    notify: Callable[[str, int, int], None], plan: TargetPlan, label: str
+    notify: Progress, plan: TargetPlan, label: str
 ) -> Callable[[SyncAction], None]:
     total = sum(1 for a in plan.actions if a.status == ActionStatus.PLANNED)
     done = 0
@@ -229,94 +265,29 @@ def _progress_counter(
     return step
 
 
-def _default_client(target: TargetConfig) -> Any:
-    return connect_client(target.region, role_arn=target.role_arn, external_id=target.external_id)
-
-
 def _read_target(
-    target: _Target, config: Config, factory: Callable[[TargetConfig], Any], index: int
+    target: _Target,
+    config: Config,
+    connect: ConnectFactory,
+    throttles: ThrottleRegistry,
+    index: int,
 ) -> None:
-    label = f"{target.config.region}/{target.config.instance_id}"
     try:
-        client = factory(target.config)
-        scope = f"{target.config.region}/{target.config.account_id or target.config.role_arn or 'default'}"
-        target.instance = ConnectInstance(
-            client, target.config.instance_id, limiter=RateLimiter.for_scope(scope)
-        )
+        target.instance = connect(target.config, throttles.limiter(target.scope))
         catalog = target.instance.catalog()
         target.names = catalog.names_by_id()
-        target.rules, target.policy = _resolve(config, catalog, index)
+        target.rules, target.policy = resolve(config, catalog, index)
         target.users = target.instance.read_users()
     except ConfigError:
         raise
     except (PermanentError, TransientError) as exc:
-        target.error = f"Connect instance {label} could not be read: {exc}"
+        target.error = f"Connect instance {target.label} could not be read: {exc}"
     except Exception as exc:  # credentials, endpoints: say what failed, keep other targets going
-        target.error = f"Connect instance {label} could not be read: {type(exc).__name__}: {exc}"
+        target.error = (
+            f"Connect instance {target.label} could not be read: {type(exc).__name__}: {exc}"
+        )
     if target.error:
         target.policy = None
-
-
-def _resolve(
-    config: Config, catalog: Catalog, target_index: int
-) -> tuple[list[ResolvedRule], PlanPolicy]:
-    rules: list[ResolvedRule] = []
-    where = f" (target {target_index})" if len(config.targets) > 1 else ""
-    for index, rule in enumerate(config.groups):
-        path = f"groups[{index}]"
-        rules.append(
-            ResolvedRule(
-                label=rule.label,
-                security_profile_ids=tuple(
-                    catalog.security_profile(name, f"{path}.security_profiles{where}")
-                    for name in rule.security_profiles
-                ),
-                routing_profile_id=catalog.routing_profile(
-                    rule.routing_profile, f"{path}.routing_profile{where}"
-                ),
-                hierarchy_group_id=catalog.hierarchy_group(
-                    rule.hierarchy_group, f"{path}.hierarchy_group{where}"
-                )
-                if rule.hierarchy_group
-                else None,
-                phone=rule.phone,
-            )
-        )
-    deprovision = config.deprovision
-    disabled_sp = disabled_rp = None
-    if deprovision.disabled_security_profile:
-        disabled_sp = catalog.security_profile(
-            deprovision.disabled_security_profile, f"deprovision.disabled_security_profile{where}"
-        )
-    if deprovision.disabled_routing_profile:
-        disabled_rp = catalog.routing_profile(
-            deprovision.disabled_routing_profile, f"deprovision.disabled_routing_profile{where}"
-        )
-    policy = PlanPolicy(
-        username_attribute=config.username.attribute,
-        lowercase=config.username.lowercase,
-        deprovision_action=deprovision.action,
-        disabled_security_profile_id=disabled_sp,
-        disabled_routing_profile_id=disabled_rp,
-        protected_usernames=config.safety.protected_usernames,
-        adopt_existing=config.safety.adopt_existing,
-        source_label=SOURCE_LABELS.get(config.source.type, "the IdP"),
-    )
-    return rules, policy
-
-
-def _status(request: RunRequest, complete: bool, targets: Sequence[_Target]) -> RunStatus:
-    if not complete:
-        return RunStatus.FAILED
-    if request.dry_run:
-        return RunStatus.PLANNED
-    actions = [a for t in targets if t.plan for a in t.plan.actions]
-    if any(t.plan and t.plan.hold_reasons for t in targets):
-        return RunStatus.REFUSED
-    unfinished = any(a.status in (ActionStatus.FAILED, ActionStatus.PLANNED) for a in actions)
-    if unfinished or any(t.error for t in targets):
-        return RunStatus.PARTIAL
-    return RunStatus.SUCCEEDED
 
 
 def _in_scope(snapshot: DirectorySnapshot | None, only: frozenset[str] | None) -> int:
@@ -331,94 +302,51 @@ def _in_scope(snapshot: DirectorySnapshot | None, only: frozenset[str] | None) -
     )
 
 
-def _finish(report: dict[str, Any], store: RunStore | None, alerter: Alerter | None) -> None:
-    """Record the run and alert. A failure here is reported, never swallowed."""
-    new = report["mismatches"]
+def _record_and_alert(
+    report: RunReport, store: RunStore | None, alerter: Alerter | None
+) -> RunReport:
+    """Record the run and alert. A failure here is reported in the run, never swallowed."""
+    new: Sequence[MismatchRecord] = report.mismatches
     if store is not None:
         try:
             known = set(store.open_mismatch_keys())
-            new = [m for m in report["mismatches"] if mismatch_key(m) not in known]
+            new = [m for m in report.mismatches if m.key not in known]
             store.record(report)
         except Exception as exc:
-            _degrade(report, f"the run could not be recorded in DynamoDB: {exc}")
+            report = report.with_errors_after_run(
+                f"the run could not be recorded in DynamoDB: {exc}"
+            )
     if alerter is not None:
         try:
             alerter.notify(report, new)
         except Exception as exc:
-            _degrade(report, f"the alert could not be sent: {exc}")
+            report = report.with_errors_after_run(f"the alert could not be sent: {exc}")
+    return report
 
 
-def _degrade(report: dict[str, Any], message: str) -> None:
-    report["errors"].append(message)
-    if report["status"] == RunStatus.SUCCEEDED.value:
-        report["status"] = RunStatus.PARTIAL.value
+# --------------------------------------------------------------------------- remind
 
 
-# --------------------------------------------------------------------------- report
+@dataclass(frozen=True)
+class ReminderOutcome:
+    open_mismatches: int
+    sent: bool
 
 
-def _target_dict(target: _Target) -> dict[str, Any]:
-    plan = target.plan or TargetPlan(target.config.instance_id, target.config.region)
-    out: dict[str, Any] = {
-        "instance_id": target.config.instance_id,
-        "region": target.config.region,
-        "counts": plan.counts(),
-        "actions": [_action_dict(a, target.names) for a in plan.actions],
-        "managed_users": plan.managed_count,
-    }
-    if plan.hold_reasons:
-        out["held_because"] = list(plan.hold_reasons)
-    if target.error:
-        out["error"] = target.error
-    return out
+def remind(store: OpenMismatches, reminder: Reminder) -> ReminderOutcome:
+    """The weekly reminder: tell people about every mismatch still open."""
+    still_open = store.open_mismatch_records()
+    return ReminderOutcome(len(still_open), reminder.send_reminder(still_open))
 
 
-# Reports speak in the names people see in the Connect console, not in ids.
-_NAMED_FIELDS = {
-    "security_profile_ids": "security_profiles",
-    "routing_profile_id": "routing_profile",
-    "hierarchy_group_id": "hierarchy_group",
-}
-
-
-def _named(value: Any, names: Mapping[str, str]) -> Any:
-    if isinstance(value, list):
-        return sorted(names.get(v, v) for v in value)
-    if isinstance(value, str):
-        return names.get(value, value)
-    return value
-
-
-def _action_dict(action: SyncAction, names: Mapping[str, str]) -> dict[str, Any]:
-    changes: dict[str, Any] = {}
-    for field_name, change in action.changes.items():
-        if field_name in _NAMED_FIELDS:
-            changes[_NAMED_FIELDS[field_name]] = {
-                "from": _named(change.before, names),
-                "to": _named(change.after, names),
-            }
-        else:
-            changes[field_name] = {"from": change.before, "to": change.after}
-    return {
-        "action": action.kind.value,
-        "username": action.username,
-        "source_id": action.source_id,
-        "user_id": action.user_id,
-        "changes": changes,
-        "status": action.status.value,
-        "error": action.error,
-    }
-
-
-def _mismatch_dict(mismatch: Mismatch, instance_id: str | None) -> dict[str, Any]:
-    return {
-        "kind": mismatch.kind.value,
-        "username": mismatch.username,
-        "connect_username": mismatch.connect_username,
-        "source_id": mismatch.source_id,
-        "detail": mismatch.detail,
-        "instance_id": instance_id,
-    }
-
-
-__all__ = ["RunOutcome", "RunRequest", "run_sync"]
+__all__ = [
+    "EXIT_FOR_STATUS",
+    "ConnectFactory",
+    "ReminderOutcome",
+    "RunOutcome",
+    "RunRequest",
+    "default_connect",
+    "new_run_id",
+    "remind",
+    "run_sync",
+]

@@ -30,14 +30,21 @@ users cannot tell whether anybody else's mismatch went away.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
+from connect_user_sync.domain.models import ActionStatus
+from connect_user_sync.domain.report import (
+    MismatchRecord,
+    OpenMismatch,
+    RunReport,
+    TargetReport,
+)
 from connect_user_sync.errors import TransientError
-from connect_user_sync.ports import mismatch_key
+from connect_user_sync.retry import RetryPolicy
 
 RUNS_PARTITION = "RUNS"
 OPEN_PARTITION = "OPEN"
@@ -45,6 +52,9 @@ GSI_RUNS = "GSI1"
 GSI_USER = "GSI2"
 BATCH_SIZE = 25  # BatchWriteItem's limit
 MAX_BATCH_ATTEMPTS = 8
+BATCH_RETRY = RetryPolicy(max_attempts=MAX_BATCH_ATTEMPTS, base=0.05, cap=5.0)
+# The run summary counts actions per status under the status's own name.
+HELD, FAILED = ActionStatus.HELD.value, ActionStatus.FAILED.value
 # The summary keeps this many error lines; the full list lives in the logs.
 MAX_SUMMARY_ERRORS = 50
 _ERROR_CHARS = 1000
@@ -89,15 +99,6 @@ def _seconds_between(started: str | None, finished: str | None) -> float | None:
     return round((end - begin).total_seconds(), 3)
 
 
-def _held(report: Mapping[str, Any]) -> int:
-    return sum(
-        1
-        for target in report.get("targets", ())
-        for action in target.get("actions", ())
-        if action.get("status") == "held"
-    )
-
-
 class DynamoRunStore:
     """A ``RunStore`` on DynamoDB, with the read-backs the CLI and the reminder need.
 
@@ -120,6 +121,7 @@ class DynamoRunStore:
         action_ttl_days: int = 90,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        retry: RetryPolicy = BATCH_RETRY,
     ) -> None:
         if client is None:
             import boto3
@@ -131,7 +133,9 @@ class DynamoRunStore:
         self.client = client
         self.action_ttl_days = action_ttl_days
         self._clock = clock
-        self._sleep = sleep
+        # DynamoDB hands back what it could not take (throttling, partition limits): back
+        # off with jitter, as its documentation asks, then resend only that.
+        self._retry = replace(retry, sleep=sleep)
         self._serializer = TypeSerializer()
         self._deserializer = TypeDeserializer()
 
@@ -148,29 +152,29 @@ class DynamoRunStore:
     def open_mismatch_keys(self) -> Collection[str]:
         return {str(item["key"]) for item in self._open_items()}
 
-    def record(self, report: Mapping[str, Any]) -> None:
+    def record(self, report: RunReport) -> None:
         """Write the run summary, one item per action and mismatch, and the open set."""
         expires_at = int(self._clock()) + self.action_ttl_days * 86400
         items: list[dict[str, Any]] = [self._run_item(report)]
         sequence = 0
-        for target in report.get("targets", ()):
-            for action in target.get("actions", ()):
+        for target in report.targets:
+            where = {"instance_id": target.instance_id, "region": target.region}
+            for action in target.actions:
                 sequence += 1
-                where = {"instance_id": target.get("instance_id"), "region": target.get("region")}
                 items.append(
                     self._detail_item(
                         report,
-                        {**action, **where},
+                        {**action.to_json(), **where},
                         kind="ACTION",
                         number=sequence,
                         expires_at=expires_at,
                     )
                 )
-        for number, mismatch in enumerate(report.get("mismatches", ()), start=1):
+        for number, mismatch in enumerate(report.mismatches, start=1):
             items.append(
                 self._detail_item(
                     report,
-                    {**mismatch, "key": mismatch_key(mismatch)},
+                    {**mismatch.to_json(), "key": mismatch.key},
                     kind="MISMATCH",
                     number=number,
                     expires_at=expires_at,
@@ -209,8 +213,21 @@ class DynamoRunStore:
         return found
 
     def open_mismatches(self) -> list[dict[str, Any]]:
-        """Every mismatch that is still open, oldest first."""
+        """Every mismatch that is still open, oldest first, as stored."""
         return sorted(self._open_items(), key=lambda item: str(item.get("first_seen_at", "")))
+
+    def open_mismatch_records(self) -> list[OpenMismatch]:
+        """Every mismatch that is still open, oldest first, as typed values."""
+        return [
+            OpenMismatch(
+                MismatchRecord.from_json(item),
+                first_seen_at=item.get("first_seen_at"),
+                first_seen_run_id=item.get("first_seen_run_id"),
+                last_seen_at=item.get("last_seen_at"),
+                run_id=item.get("run_id"),
+            )
+            for item in self.open_mismatches()
+        ]
 
     def run(self, run_id: str) -> dict[str, Any] | None:
         """One run's summary, or None."""
@@ -223,48 +240,31 @@ class DynamoRunStore:
 
     # ----------------------------------------------------------------- items
 
-    def _run_item(self, report: Mapping[str, Any]) -> dict[str, Any]:
-        run_id = str(report["run_id"])
-        source = report.get("source") or {}
-        errors = [str(e)[:_ERROR_CHARS] for e in report.get("errors", ())]
-        targets = []
-        for target in report.get("targets", ()):
-            summary = {
-                "instance_id": target.get("instance_id"),
-                "region": target.get("region"),
-                "counts": target.get("counts") or {},
-                "failed": sum(1 for a in target.get("actions", ()) if a.get("status") == "failed"),
-                "held": sum(1 for a in target.get("actions", ()) if a.get("status") == "held"),
-            }
-            for optional in ("managed_users", "held_because", "error"):
-                if target.get(optional) is not None:
-                    summary[optional] = target[optional]
-            targets.append(summary)
+    def _run_item(self, report: RunReport) -> dict[str, Any]:
+        errors = [e[:_ERROR_CHARS] for e in report.all_errors]
         mismatch_counts: dict[str, int] = {}
-        for mismatch in report.get("mismatches", ()):
-            kind = str(mismatch.get("kind"))
-            mismatch_counts[kind] = mismatch_counts.get(kind, 0) + 1
-        started = str(report.get("started_at") or "")
+        for mismatch in report.mismatches:
+            mismatch_counts[mismatch.kind.value] = mismatch_counts.get(mismatch.kind.value, 0) + 1
         return {
-            "PK": f"RUN#{run_id}",
+            "PK": f"RUN#{report.run_id}",
             "SK": "RUN",
             "GSI1PK": RUNS_PARTITION,
-            "GSI1SK": f"{started}#{self._tiebreak()}#{run_id}",
+            "GSI1SK": f"{report.started_at}#{self._tiebreak()}#{report.run_id}",
             "type": "run",
-            "run_id": run_id,
-            "status": report.get("status"),
-            "dry_run": bool(report.get("dry_run")),
-            "trigger": report.get("trigger"),
-            "users_filter": list(report.get("users") or ()),
-            "started_at": started,
-            "finished_at": report.get("finished_at"),
-            "duration_seconds": _seconds_between(started, report.get("finished_at")),
-            "source_type": source.get("type"),
-            "source_complete": bool(source.get("complete")),
-            "users_in_scope": source.get("users_in_scope"),
-            "groups": dict(source.get("groups") or {}),
-            "targets": targets,
-            "held": _held(report),
+            "run_id": report.run_id,
+            "status": report.status.value,
+            "dry_run": report.dry_run,
+            "trigger": report.trigger,
+            "users_filter": list(report.users),
+            "started_at": report.started_at,
+            "finished_at": report.finished_at,
+            "duration_seconds": _seconds_between(report.started_at, report.finished_at),
+            "source_type": report.source.type,
+            "source_complete": report.source.complete,
+            "users_in_scope": report.source.users_in_scope,
+            "groups": dict(report.source.groups),
+            "targets": [_target_summary(t) for t in report.targets],
+            HELD: report.held,
             "mismatch_counts": mismatch_counts,
             "errors": errors[:MAX_SUMMARY_ERRORS],
             "error_count": len(errors),
@@ -277,15 +277,15 @@ class DynamoRunStore:
 
     def _detail_item(
         self,
-        report: Mapping[str, Any],
+        report: RunReport,
         fields: Mapping[str, Any],
         *,
         kind: str,
         number: int,
         expires_at: int,
     ) -> dict[str, Any]:
-        run_id = str(report["run_id"])
-        started = str(report.get("started_at") or "")
+        run_id = report.run_id
+        started = report.started_at
         sort_key = f"{kind}#{number:05d}"
         tiebreak = self._tiebreak()
         item = {k: v for k, v in fields.items() if v is not None and k not in ("PK", "SK")}
@@ -296,7 +296,7 @@ class DynamoRunStore:
                 "type": kind.lower(),
                 "run_id": run_id,
                 "started_at": started,
-                "dry_run": bool(report.get("dry_run")),
+                "dry_run": report.dry_run,
                 "expires_at": expires_at,
             }
         )
@@ -306,50 +306,40 @@ class DynamoRunStore:
             item["GSI2SK"] = f"{started}#{tiebreak}#{run_id}#{sort_key}"
         return item
 
-    def _open_changes(
-        self, report: Mapping[str, Any]
-    ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    def _open_changes(self, report: RunReport) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
         """Open-mismatch items to (re)write and keys to delete for this report."""
-        if report.get("dry_run"):
+        if report.dry_run:
             return [], []
-        run_id = str(report["run_id"])
-        now = str(report.get("finished_at") or report.get("started_at") or "")
+        now = report.finished_at or report.started_at
         existing = {str(item["key"]): item for item in self._open_items()}
-        current: dict[str, Mapping[str, Any]] = {}
-        for mismatch in report.get("mismatches", ()):
-            current.setdefault(mismatch_key(mismatch), mismatch)
+        current: dict[str, MismatchRecord] = {}
+        for mismatch in report.mismatches:
+            current.setdefault(mismatch.key, mismatch)
         puts = []
         for key, mismatch in current.items():
             before = existing.get(key, {})
-            item = {k: v for k, v in mismatch.items() if v is not None}
+            item = {k: v for k, v in mismatch.to_json().items() if v is not None}
             item.update(
                 {
                     "PK": OPEN_PARTITION,
                     "SK": f"MISMATCH#{key}",
                     "type": "open_mismatch",
                     "key": key,
-                    "run_id": run_id,
-                    "first_seen_run_id": before.get("first_seen_run_id", run_id),
+                    "run_id": report.run_id,
+                    "first_seen_run_id": before.get("first_seen_run_id", report.run_id),
                     "first_seen_at": before.get("first_seen_at", now),
                     "last_seen_at": now,
                 }
             )
             puts.append(item)
         deletes: list[dict[str, str]] = []
-        if self._resolves_mismatches(report):
-            unreadable = {t.get("instance_id") for t in report.get("targets", ()) if t.get("error")}
+        if _resolves_mismatches(report):
+            unreadable = {t.instance_id for t in report.targets if t.error}
             for key, item in existing.items():
                 if key in current or item.get("instance_id") in unreadable:
                     continue
                 deletes.append({"PK": OPEN_PARTITION, "SK": f"MISMATCH#{key}"})
         return puts, deletes
-
-    @staticmethod
-    def _resolves_mismatches(report: Mapping[str, Any]) -> bool:
-        source = report.get("source") or {}
-        targets = report.get("targets", ())
-        readable = any(not t.get("error") for t in targets)
-        return bool(source.get("complete")) and not report.get("users") and readable
 
     # ----------------------------------------------------------------- low level
 
@@ -393,19 +383,40 @@ class DynamoRunStore:
     def _batch_write(self, requests: Sequence[Mapping[str, Any]]) -> None:
         for chunk in _chunks(requests, BATCH_SIZE):
             pending: list[Mapping[str, Any]] = list(chunk)
-            for attempt in range(MAX_BATCH_ATTEMPTS):
+            budget = self._retry.start()
+            while True:
                 response = self.client.batch_write_item(RequestItems={self.table_name: pending})
                 pending = list((response.get("UnprocessedItems") or {}).get(self.table_name, ()))
                 if not pending:
                     break
-                # DynamoDB hands back what it could not take (throttling, partition limits):
-                # back off with jitter, as its documentation asks, then resend only that.
-                self._sleep(min(5.0, 0.05 * 2**attempt) * (0.5 + random.random() / 2))  # noqa: S311
-            else:
-                raise TransientError(
-                    f"DynamoDB left {len(pending)} item(s) unwritten in {self.table_name} "
-                    f"after {MAX_BATCH_ATTEMPTS} attempts"
-                )
+                if not budget.wait():
+                    raise TransientError(
+                        f"DynamoDB left {len(pending)} item(s) unwritten in {self.table_name} "
+                        f"after {budget.attempts} attempts",
+                        code="UnprocessedItems",
+                    )
+
+
+def _target_summary(target: TargetReport) -> dict[str, Any]:
+    summary: dict[str, Any] = {
+        "instance_id": target.instance_id,
+        "region": target.region,
+        "counts": target.counts,
+        FAILED: target.failed,
+        HELD: len(target.held_actions),
+        "managed_users": target.managed_users,
+    }
+    if target.held_because:
+        summary["held_because"] = list(target.held_because)
+    if target.error:
+        summary["error"] = target.error
+    return summary
+
+
+def _resolves_mismatches(report: RunReport) -> bool:
+    """Only a full, complete run that read some target can tell that a mismatch went away."""
+    readable = any(not t.error for t in report.targets)
+    return report.source.complete and not report.users and readable
 
 
 def _chunks(items: Sequence[Mapping[str, Any]], size: int) -> Iterable[Sequence[Mapping[str, Any]]]:

@@ -8,7 +8,7 @@ import sys
 
 from rich.console import Console
 
-from connect_user_sync_emulators.demo import run_demo
+from connect_user_sync.cli.demo import run_demo
 from tests.conftest import World, person
 
 
@@ -87,3 +87,24 @@ def test_a_name_missing_in_the_second_target_stops_the_run_before_any_write(worl
     assert code == 2 and report is None
     assert "(target 1)" in err and "Nothing was changed" in err
     assert world.users() == {} and emulator.users(second) == []
+
+
+def test_the_sandbox_verb_says_what_is_missing_instead_of_a_traceback(monkeypatch, capsys) -> None:
+    import sys
+
+    from connect_user_sync.cli import main
+
+    # As on an installation without the emulators (or before the sandbox exists).
+    monkeypatch.setitem(sys.modules, "connect_user_sync_emulators.sandbox", None)
+    assert main(["sandbox"]) == 2
+    err = capsys.readouterr().err
+    assert "sandbox is not available" in err and "connect_user_sync_emulators.sandbox" in err
+    assert "pip install" in err and "Traceback" not in err
+
+
+def test_the_sandbox_verb_hands_its_options_to_the_sandbox(capsys) -> None:
+    from connect_user_sync.cli import main
+
+    # Refused by the sandbox's own option check, before any server starts.
+    assert main(["sandbox", "--speed", "0"]) == 2
+    assert "--speed and --max-users must be positive" in capsys.readouterr().err

@@ -13,6 +13,7 @@ from connect_user_sync.config import ConfigError, EntraSourceConfig, parse_confi
 from connect_user_sync.domain.models import DirectorySnapshot, DirectoryUser, GroupRule
 from connect_user_sync.domain.usernames import derive_username
 from connect_user_sync.errors import DirectoryReadError
+from connect_user_sync.retry import RetryPolicy
 from connect_user_sync.sources.entra import EntraSource, clear_app_cache
 from connect_user_sync_emulators.graph import GraphEmulator, entra_demo
 
@@ -175,12 +176,12 @@ def test_throttling_without_retry_after_backs_off_exponentially(graph: GraphEmul
     sleeps = Sleeps()
     graph.throttle_next(3, retry_after=None)
 
-    snapshot = source_for(graph, sleeps=sleeps).read([rule("g-a", by_id=True)])
+    # The project's one retry policy: full jitter below a doubling ceiling (1 s, 2 s, 4 s).
+    policy = RetryPolicy(base=1.0, cap=60.0, rng=lambda: 0.75, sleep=sleeps)
+    snapshot = source_for(graph, retry=policy).read([rule("g-a", by_id=True)])
 
     assert snapshot.complete
-    assert len(sleeps) == 3
-    for attempt, waited in enumerate(sleeps):
-        assert 2**attempt / 2 <= waited <= 2**attempt
+    assert sleeps == [0.75 * 2**attempt for attempt in range(3)]
 
 
 def test_a_page_failing_beyond_retries_marks_only_that_group_incomplete(

@@ -10,8 +10,15 @@ import pytest
 from boto3.dynamodb.types import TypeDeserializer
 from moto import mock_aws
 
+from connect_user_sync.domain.models import ActionKind, ActionStatus, Change, MismatchKind
+from connect_user_sync.domain.report import (
+    ActionOutcome,
+    MismatchRecord,
+    RunReport,
+    SourceReport,
+    TargetReport,
+)
 from connect_user_sync.errors import TransientError
-from connect_user_sync.ports import mismatch_key
 from connect_user_sync.store import MAX_BATCH_ATTEMPTS, DynamoRunStore
 from tests.conftest import create_results_table
 
@@ -35,70 +42,48 @@ def mismatch(
     username: str,
     connect: str | None = None,
     *,
-    kind: str = "case_mismatch",
+    kind: MismatchKind = MismatchKind.CASE,
     instance: str | None = "i-1",
     sid: str = "s1",
-) -> dict[str, Any]:
-    return {
-        "kind": kind,
-        "username": username,
-        "connect_username": connect,
-        "source_id": sid,
-        "detail": "x",
-        "instance_id": instance,
-    }
+) -> MismatchRecord:
+    return MismatchRecord(kind, username, connect, sid, "x", instance)
 
 
 def report(
     run_id: str,
     started: str,
     *,
-    actions: tuple[dict[str, Any], ...] = (),
-    mismatches: tuple[dict[str, Any], ...] = (),
+    actions: tuple[ActionOutcome, ...] = (),
+    mismatches: tuple[MismatchRecord, ...] = (),
     complete: bool = True,
     dry_run: bool = False,
     users: tuple[str, ...] = (),
     groups: dict[str, int] | None = None,
     target_error: str | None = None,
-) -> dict[str, Any]:
-    target: dict[str, Any] = {
-        "instance_id": "i-1",
-        "region": "us-east-1",
-        "counts": {"create": len(actions), "unchanged": 0},
-        "actions": list(actions),
-    }
-    if target_error:
-        target["error"] = target_error
-    return {
-        "run_id": run_id,
-        "status": "succeeded" if complete else "failed",
-        "dry_run": dry_run,
-        "trigger": "schedule",
-        "users": list(users),
-        "started_at": started,
-        "finished_at": started.replace(":00Z", ":30Z"),
-        "source": {
-            "type": "file",
-            "users_in_scope": 3,
-            "complete": complete,
-            "groups": groups if groups is not None else {"Agents": 3},
-        },
-        "targets": [target],
-        "mismatches": list(mismatches),
-        "errors": [],
-    }
+) -> RunReport:
+    return RunReport(
+        run_id=run_id,
+        dry_run=dry_run,
+        trigger="schedule",
+        users=users,
+        started_at=started,
+        finished_at=started.replace(":00Z", ":30Z"),
+        source=SourceReport("file", 3, complete, groups if groups is not None else {"Agents": 3}),
+        targets=(TargetReport("i-1", "us-east-1", actions, error=target_error),),
+        mismatches=mismatches,
+    )
 
 
-def create(username: str, *, changes: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {
-        "action": "create",
-        "username": username,
-        "source_id": "s-" + username,
-        "user_id": None,
-        "changes": changes or {},
-        "status": "applied",
-        "error": None,
-    }
+def create(username: str, *, changes: dict[str, Change] | None = None) -> ActionOutcome:
+    return ActionOutcome(
+        ActionKind.CREATE,
+        username,
+        "s-" + username,
+        None,
+        ActionStatus.APPLIED,
+        None,
+        changes or {},
+    )
 
 
 def items(client: Any) -> list[dict[str, Any]]:
@@ -119,8 +104,8 @@ def test_record_writes_a_run_item_and_one_item_per_action_and_mismatch(client: A
                 create(
                     "a@x.com",
                     changes={
-                        "security_profiles": {"from": frozenset(), "to": {"sp2", "sp1"}},
-                        "ratio": {"from": 0.5, "to": 1.25},
+                        "security_profiles": Change(frozenset(), {"sp2", "sp1"}),
+                        "ratio": Change(0.5, 1.25),
                     },
                 ),
                 create("b@x.com"),
@@ -140,7 +125,8 @@ def test_record_writes_a_run_item_and_one_item_per_action_and_mismatch(client: A
     assert action["GSI2PK"] == "USER#a@x.com" and action["instance_id"] == "i-1"
     assert action["expires_at"] == int(NOW) + 30 * 86400
     assert action["changes"]["security_profiles"]["to"] == ["sp1", "sp2"]
-    assert found["MISMATCH#00001"]["key"] == mismatch_key(mismatch("c@x.com", "C@x.com"))
+    assert found["MISMATCH#00001"]["key"] == mismatch("c@x.com", "C@x.com").key
+    assert found["MISMATCH#00001"]["key"] == "case_mismatch|i-1|s1|c@x.com|C@x.com"
     assert store.history("a@x.com")[0]["changes"]["ratio"] == {"from": 0.5, "to": 1.25}
 
 
@@ -180,7 +166,7 @@ def test_open_mismatches_are_created_kept_and_resolved_only_by_a_full_complete_r
     assert store.open_mismatch_keys() == set()  # a dry run told nobody
 
     store.record(report("r1", "2026-01-01T02:00:00Z", mismatches=(jane, raj)))
-    assert store.open_mismatch_keys() == {mismatch_key(jane), mismatch_key(raj)}
+    assert store.open_mismatch_keys() == {jane.key, raj.key}
 
     store.record(report("r2", "2026-01-02T02:00:00Z", users=("raj@x.com",)))  # scoped run
     store.record(report("r3", "2026-01-03T02:00:00Z", complete=False))  # incomplete read
@@ -192,6 +178,8 @@ def test_open_mismatches_are_created_kept_and_resolved_only_by_a_full_complete_r
     assert still["username"] == "raj@x.com"
     assert still["first_seen_run_id"] == "r1" and still["run_id"] == "r5"
     assert still["first_seen_at"] == "2026-01-01T02:00:30Z"
+    [typed] = store.open_mismatch_records()  # what the reminder reads
+    assert typed.record == raj and typed.first_seen_run_id == "r1" and typed.run_id == "r5"
 
 
 class FlakyClient:

@@ -6,6 +6,7 @@ and property-tested without any service behind it.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -19,6 +20,15 @@ TAG_SOURCE_ID = TAG_PREFIX + "source-id"
 TAG_EMAIL_HASH = TAG_PREFIX + "email-hash"
 TAG_DISABLED = TAG_PREFIX + "disabled"
 TAG_ADOPTED = TAG_PREFIX + "adopted"
+
+
+def email_fingerprint(email: str | None) -> str:
+    """The value of ``TAG_EMAIL_HASH``: a short digest of the last e-mail applied.
+
+    SearchUsers does not return e-mails, so this tag is how a run notices a changed address
+    without a DescribeUser per user.
+    """
+    return hashlib.sha256((email or "").encode("utf-8")).hexdigest()[:16]
 
 
 class ActionKind(StrEnum):
@@ -221,10 +231,3 @@ class TargetPlan:
     unchanged: int = 0
     managed_count: int = 0
     hold_reasons: list[str] = field(default_factory=list)
-
-    def counts(self) -> dict[str, int]:
-        counts = {kind.value: 0 for kind in ActionKind}
-        for action in self.actions:
-            counts[action.kind.value] += 1
-        counts["unchanged"] = self.unchanged
-        return counts

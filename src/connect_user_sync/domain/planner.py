@@ -10,6 +10,14 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from connect_user_sync.domain.mismatches import (
+    UNKNOWN_SOURCE,
+    attribute_mismatch,
+    case_mismatch,
+    duplicate_usernames,
+    invalid_username,
+    renamed,
+)
 from connect_user_sync.domain.models import (
     TAG_ADOPTED,
     TAG_DISABLED,
@@ -22,12 +30,12 @@ from connect_user_sync.domain.models import (
     DesiredSettings,
     DirectoryUser,
     Mismatch,
-    MismatchKind,
     PhoneSettings,
     SyncAction,
     TargetPlan,
+    email_fingerprint,
 )
-from connect_user_sync.domain.settings import ResolvedRule, desired_settings, email_fingerprint
+from connect_user_sync.domain.settings import ResolvedRule, desired_settings
 from connect_user_sync.domain.usernames import derive_username, normalize
 
 
@@ -42,7 +50,7 @@ class PlanPolicy:
     disabled_routing_profile_id: str | None = None
     protected_usernames: frozenset[str] = frozenset()
     adopt_existing: bool = True
-    source_label: str = "the IdP"
+    source_label: str = UNKNOWN_SOURCE
 
 
 @dataclass(frozen=True)
@@ -85,12 +93,8 @@ def view_directory(
             )
             view.skipped.add(user.source_id)
             view.mismatches.append(
-                Mismatch(
-                    MismatchKind.INVALID,
-                    str(shown).strip(),
-                    None,
-                    user.source_id,
-                    f"Directory user {user.source_id}: {result.problem}. The user is skipped until this is fixed.",
+                invalid_username(
+                    str(shown).strip(), user.source_id, str(result.problem), policy.source_label
                 )
             )
             continue
@@ -99,19 +103,9 @@ def view_directory(
         if len(claimants) == 1:
             view.wanted[claimants[0].user.source_id] = claimants[0]
             continue
-        ids = ", ".join(c.user.source_id for c in claimants)
-        for claimant in claimants:
-            view.skipped.add(claimant.user.source_id)
-            view.mismatches.append(
-                Mismatch(
-                    MismatchKind.DUPLICATE,
-                    username,
-                    None,
-                    claimant.user.source_id,
-                    f"{len(claimants)} directory users ({ids}) would all sign in as '{username}'; "
-                    "all are skipped until the attribute is unique in the directory.",
-                )
-            )
+        ids = [c.user.source_id for c in claimants]
+        view.skipped.update(ids)
+        view.mismatches.extend(duplicate_usernames(username, ids, policy.source_label))
     return view
 
 
@@ -189,16 +183,7 @@ def plan_target(
                 plan.unchanged += 1
                 continue
             mismatches.append(
-                Mismatch(
-                    MismatchKind.RENAMED,
-                    wanted.username,
-                    old.username,
-                    source_id,
-                    f"Directory user {source_id} now signs in as '{wanted.username}' instead of "
-                    f"'{old.username}'. Connect cannot rename users: '{wanted.username}' is created "
-                    f"with the same settings and '{old.username}' is deprovisioned "
-                    f"({policy.deprovision_action}).",
-                )
+                renamed(wanted.username, old.username, source_id, policy.deprovision_action)
             )
             _plan_deprovision(plan, old, policy, now)
 
@@ -288,17 +273,8 @@ def _plan_missing(
             if u.username != wanted.username and blocks(u)
         ]
         if variants:
-            other = variants[0].username
             mismatches.append(
-                Mismatch(
-                    MismatchKind.CASE,
-                    wanted.username,
-                    other,
-                    source_id,
-                    f"Connect user '{other}' differs only in letter case from what {policy.source_label} "
-                    f"asserts, '{wanted.username}': logins will fail. Recreate the Connect user as "
-                    f"'{wanted.username}' or change the claim; nothing was created.",
-                )
+                case_mismatch(wanted.username, variants[0].username, source_id, policy.source_label)
             )
             return
         for attribute, raw in sorted(wanted.user.attributes.items()):
@@ -312,15 +288,13 @@ def _plan_missing(
             )
             if found is not None:
                 mismatches.append(
-                    Mismatch(
-                        MismatchKind.ATTRIBUTE,
+                    attribute_mismatch(
                         wanted.username,
                         found.username,
                         source_id,
-                        f"Connect user '{found.username}' is named after the directory user's "
-                        f"{attribute}, but {policy.source_label} asserts the {policy.username_attribute} "
-                        f"'{wanted.username}': logins will fail. Recreate the user as "
-                        f"'{wanted.username}' or assert {attribute} in the SAML claim; nothing was created.",
+                        named_after=attribute,
+                        asserted=policy.username_attribute,
+                        source=policy.source_label,
                     )
                 )
                 return

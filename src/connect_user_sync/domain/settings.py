@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from connect_user_sync.domain.models import DesiredSettings, DirectoryUser, PhoneSettings
+from connect_user_sync.domain.models import (
+    DesiredSettings,
+    DirectoryUser,
+    PhoneSettings,
+    email_fingerprint,
+)
+
+__all__ = ["MAX_SECURITY_PROFILES", "ResolvedRule", "desired_settings", "email_fingerprint"]
 
 MAX_SECURITY_PROFILES = 10
 
@@ -47,12 +53,6 @@ def desired_settings(user: DirectoryUser, rules: Sequence[ResolvedRule]) -> Desi
         last_name=_clean(user.last_name),
         email=_clean(user.email),
     )
-
-
-def email_fingerprint(email: str | None) -> str:
-    """A short digest of the last e-mail applied: SearchUsers does not return e-mails,
-    so this tag is how a run notices a changed address without a DescribeUser per user."""
-    return hashlib.sha256((email or "").encode("utf-8")).hexdigest()[:16]
 
 
 def _clean(value: str | None) -> str | None:

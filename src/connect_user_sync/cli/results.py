@@ -3,9 +3,10 @@
     connect-user-sync runs    [--config PATH] [--limit N] [--format table|json]
     connect-user-sync history USERNAME [--config PATH] [--limit N] [--format table|json]
 
-The table is ``results.table`` from the configuration file, or else the ``RESULTS_TABLE``
-environment variable (the stack output ``ResultsTableName``). AWS credentials, Region and
-endpoint come from the standard AWS configuration.
+The table is wired as for every run (``connect_user_sync.wiring``): the ``RESULTS_TABLE``
+environment variable (the stack output ``ResultsTableName``), or else ``results.table`` from
+the configuration file. AWS credentials, Region and endpoint come from the standard AWS
+configuration.
 
 Exit codes: 0 the history was read (an empty one included); 2 no table configured, the
 configuration is invalid, the table does not exist or there are no usable credentials
@@ -17,12 +18,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from connect_user_sync.config import ConfigError, load_config
+from connect_user_sync.config import Config, ConfigError, load_config
+from connect_user_sync.store import FAILED, HELD, DynamoRunStore
+from connect_user_sync.wiring import build_store
 
 EXIT_OK, EXIT_READ_FAILED, EXIT_USAGE = 0, 1, 2
 ACTION_COLUMNS = ("create", "update", "adopt", "disable", "enable", "delete")
@@ -74,35 +76,33 @@ def _positive(text: str) -> int:
     return value
 
 
-def _table_name(args: argparse.Namespace) -> str:
-    table = None
-    if args.config:
-        try:
-            table = load_config(args.config).results_table
-        except ConfigError as exc:
-            raise _Stop(EXIT_USAGE, str(exc)) from exc
-    table = table or os.environ.get("RESULTS_TABLE")
-    if not table:
+def _store(args: argparse.Namespace) -> DynamoRunStore:
+    config: Config | None = None
+    try:
+        if args.config:
+            config = load_config(args.config)
+        store = build_store(config)
+    except ConfigError as exc:
+        raise _Stop(EXIT_USAGE, str(exc)) from exc
+    if store is None:
         raise _Stop(
             EXIT_USAGE,
             "no results table configured. Fix: set results.table in the file given with "
             "--config, or export RESULTS_TABLE=<the stack output ResultsTableName>",
         )
-    return table
+    return store
 
 
-def _store(table: str) -> Any:
-    from connect_user_sync.store import DynamoRunStore
-
-    return DynamoRunStore(table)
-
-
-def _read(args: argparse.Namespace, fetch: Any) -> list[dict[str, Any]]:
+def _read(
+    args: argparse.Namespace, fetch: Callable[[DynamoRunStore], Iterable[dict[str, Any]]]
+) -> list[dict[str, Any]]:
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
-    table = _table_name(args)
+    table = "the results table"
     try:
-        return list(fetch(_store(table)))
+        store = _store(args)
+        table = store.table_name
+        return list(fetch(store))
     except (NoCredentialsError, NoRegionError) as exc:
         raise _Stop(
             EXIT_USAGE, f"cannot reach DynamoDB: {exc}. Fix: configure AWS credentials and Region"
@@ -134,7 +134,7 @@ def history_command(args: argparse.Namespace) -> int:
     return _guarded(lambda: _history(args))
 
 
-def _guarded(body: Any) -> int:
+def _guarded(body: Callable[[], None]) -> int:
     try:
         body()
     except _Stop as stop:
@@ -156,7 +156,7 @@ def _runs(args: argparse.Namespace) -> None:
     table.add_column("trigger")
     table.add_column("status")
     table.add_column("changes")
-    for column in ("held", "failed", "mismatches", "in scope", "errors"):
+    for column in (HELD, FAILED, "mismatches", "in scope", "errors"):
         table.add_column(column, justify="right")
     for run in runs:
         counts = _summed_counts(run.get("targets") or [])
@@ -170,8 +170,8 @@ def _runs(args: argparse.Namespace) -> None:
             str(run.get("trigger") or ""),
             status,
             changes,
-            str(run.get("held", 0)),
-            str(sum(int(t.get("failed", 0)) for t in run.get("targets") or [])),
+            str(run.get(HELD, 0)),
+            str(sum(int(t.get(FAILED, 0)) for t in run.get("targets") or [])),
             str(sum((run.get("mismatch_counts") or {}).values())),
             str(run.get("users_in_scope", "")),
             str(run.get("error_count", 0)),
