@@ -96,6 +96,23 @@ def connect_emulator() -> Iterator[ConnectEmulator]:
         yield emulator
 
 
+@pytest.fixture
+def results_table(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh results table (template.yaml's definition) on moto; DynamoDB calls go there.
+
+    Only DynamoDB is pointed at moto, so Connect stays on its emulator. Put the name in the
+    configuration (``results: {table: ...}``) to run with the tool's ownership records.
+    """
+    import uuid
+
+    import boto3
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", moto_url)
+    name = f"results-{uuid.uuid4().hex[:8]}"
+    create_results_table(boto3.client("dynamodb", region_name="us-east-1"), name)
+    return name
+
+
 def person(
     sid: str, upn: str, groups: tuple[str, ...] = ("Agents",), **extra: Any
 ) -> dict[str, Any]:

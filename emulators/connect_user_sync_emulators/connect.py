@@ -7,7 +7,7 @@ the SDK. Only the user-management slice of the API is implemented (see ``SUPPORT
 
 Besides the HTTP interface there is a Python API for seeding (instances, profiles,
 hierarchy groups, users), inspection (``users``, ``user_by_name``, ``calls``) and fault
-injection (``throttle_rate``, ``fail_username``, ``lose_create_response``).
+injection (``throttle_rate``, ``fail_username``, ``fail_requests``, ``lose_create_response``).
 
 Run it in the foreground with ``python -m connect_user_sync_emulators.connect --port 8000``.
 """
@@ -47,6 +47,9 @@ __all__ = [
     "tag_key_problem",
     "username_problem",
 ]
+
+# The access key id in a SigV4 Authorization header.
+_CREDENTIAL = re.compile(r"Credential=([^/\s,]+)/")
 
 #: Operations this emulator implements.
 SUPPORTED: frozenset[str] = frozenset(
@@ -96,6 +99,7 @@ _UNMODELED_STATUS: Mapping[str, int] = {
     "MissingAuthenticationTokenException": 403,
     "UnknownOperationException": 404,
     "SerializationException": 400,
+    "UnrecognizedClientException": 403,
 }
 
 _MAX_SAML_USERNAME = 64
@@ -476,6 +480,12 @@ class ConnectEmulator:
     ``rates`` overrides the per-operation base rates (requests per second).
     ``throttle_rate`` is the fraction of requests answered ThrottlingException at random
     (drawn from ``random.Random(seed)``); it can be changed at any time.
+    ``caller_account`` maps the access key id of a request's SigV4 credential to the AWS
+    account it belongs to (for instance moto's, for keys its STS handed out). When it is
+    given, instances may live in several accounts (``add_instance(account_id=...)``) and a
+    request for a resource of another account is refused with AccessDeniedException, as
+    IAM refuses it: Connect has no resource policies, so only credentials of the instance's
+    own account (an assumed role there) can reach it.
     """
 
     def __init__(
@@ -492,6 +502,7 @@ class ConnectEmulator:
         rates: Mapping[str, float] | None = None,
         port: int = 0,
         host: str = "127.0.0.1",
+        caller_account: Callable[[str], str | None] | None = None,
     ) -> None:
         if speed <= 0:
             raise ValueError("speed must be positive")
@@ -502,6 +513,8 @@ class ConnectEmulator:
         self.rate_limits = rate_limits
         self.max_users_per_instance = max_users_per_instance
         self.throttle_rate = throttle_rate
+        self.caller_account = caller_account
+        self._caller: str | None = None  # the account of the request being handled
         self.rates: dict[str, float] = {**DEFAULT_RATES, **(rates or {})}
         self.calls: Counter[str] = Counter()
         self.throttled: Counter[str] = Counter()
@@ -512,6 +525,7 @@ class ConnectEmulator:
         self._arns: dict[str, _Instance | _Resource | _User] = {}
         self._buckets: dict[str, _TokenBucket] = {}
         self._faults: list[_Fault] = []
+        self._bursts: list[_Fault] = []
         self._lost_creates: Counter[str] = Counter()
         self._server = EmulatorServer(self._handle, port=port, host=host)
         self._handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any] | None]] = {
@@ -558,13 +572,14 @@ class ConnectEmulator:
 
     # ----------------------------------------------------------------- seeding
 
-    def add_instance(self, instance_id: str | None = None) -> str:
-        """Create an (empty) instance; returns its id."""
+    def add_instance(self, instance_id: str | None = None, *, account_id: str | None = None) -> str:
+        """Create an (empty) instance, in ``account_id`` (default: the emulator's); its id."""
         with self._lock:
             instance_id = instance_id or str(uuid.uuid4())
             if instance_id in self._instances:
                 raise ConnectError("DuplicateResourceException", f"Instance {instance_id} exists")
-            arn = f"arn:aws:connect:{self.region}:{self.account_id}:instance/{instance_id}"
+            account = account_id or self.account_id
+            arn = f"arn:aws:connect:{self.region}:{account}:instance/{instance_id}"
             instance = _Instance(id=instance_id, arn=arn)
             self._instances[instance_id] = instance
             self._arns[arn] = instance
@@ -680,6 +695,19 @@ class ConnectEmulator:
         with self._lock:
             self._faults.append(_Fault(username, operation, error, times))
 
+    def fail_requests(
+        self, times: int, error: str = "InternalServiceException", operation: str | None = None
+    ) -> None:
+        """Answer the next ``times`` requests (of ``operation``, or of any) with ``error``.
+
+        A burst of server errors across users; the failing calls have no effect.
+        """
+        _error_status(error)
+        if operation is not None and operation not in SUPPORTED:
+            raise ValueError(f"unsupported operation {operation!r}")
+        with self._lock:
+            self._bursts.append(_Fault("", operation, error, times))
+
     def lose_create_response(self, username: str, times: int = 1) -> None:
         """The next CreateUser of ``username`` succeeds but is answered InternalServiceException."""
         with self._lock:
@@ -688,8 +716,20 @@ class ConnectEmulator:
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
+            self._bursts.clear()
             self._lost_creates.clear()
             self.throttle_rate = 0.0
+
+    def _burst(self, operation: str) -> None:
+        with self._lock:
+            for fault in self._bursts:
+                if fault.operation not in (None, operation):
+                    continue
+                assert fault.remaining is not None
+                fault.remaining -= 1
+                if fault.remaining <= 0:
+                    self._bursts.remove(fault)
+                raise ConnectError(fault.error, f"Injected {fault.error} (burst)")
 
     def _inject(self, operation: str, username: str) -> None:
         for fault in self._faults:
@@ -726,14 +766,20 @@ class ConnectEmulator:
                     f"({request.method} {request.raw_path})",
                 )
             self._admit(operation)
+            self._burst(operation)
             op_model = _service_model().operation_model(operation)
             params = _bind(op_model, labels, request)
             errors: list[str] = []
             if op_model.input_shape is not None:
                 _validate(op_model.input_shape, params, "", errors)
             _raise_if(errors)
+            caller = self._caller_of(request)
             with self._lock:
-                result = self._handlers[operation](params)
+                self._caller = caller
+                try:
+                    result = self._handlers[operation](params)
+                finally:
+                    self._caller = None
         except ConnectError as exc:
             return Response(
                 exc.status,
@@ -756,6 +802,27 @@ class ConnectEmulator:
                 self.throttled[operation] += 1
                 raise ConnectError("ThrottlingException", "Rate exceeded")
 
+    def _caller_of(self, request: Request) -> str | None:
+        """The caller's account, from the access key id in the SigV4 ``Credential=``."""
+        if self.caller_account is None:
+            return None
+        match = _CREDENTIAL.search(request.headers.get("Authorization") or "")
+        account = self.caller_account(match.group(1)) if match else None
+        if account is None:
+            raise ConnectError(
+                "UnrecognizedClientException",
+                "The security token included in the request is invalid",
+            )
+        return account
+
+    def _authorize(self, arn: str) -> None:
+        """Refuse a resource of another account than the caller's (no resource policies)."""
+        if self._caller is not None and arn.split(":")[4] != self._caller:
+            raise ConnectError(
+                "AccessDeniedException",
+                f"account {self._caller} is not authorized to access {arn}",
+            )
+
     # ----------------------------------------------------------------- lookups
 
     def _next_seq(self) -> int:
@@ -769,6 +836,7 @@ class ConnectEmulator:
         instance = self._instances.get(key)
         if instance is None or (instance_id.startswith("arn:") and instance.arn != instance_id):
             raise _not_found(f"Instance not found: {instance_id}")
+        self._authorize(instance.arn)
         return instance
 
     def _user(self, params: Mapping[str, Any], operation: str) -> tuple[_Instance, _User]:
@@ -840,6 +908,7 @@ class ConnectEmulator:
         resource = self._arns.get(arn)
         if resource is None:
             raise _not_found(f"Resource not found: {arn}")
+        self._authorize(arn)
         return resource
 
     # ----------------------------------------------------------------- shapes
@@ -1032,13 +1101,19 @@ class ConnectEmulator:
     def _search_users(self, params: dict[str, Any]) -> dict[str, Any]:
         instance = self._instance(params["InstanceId"])
         search_filter = params.get("SearchFilter") or {}
+        if "TagFilter" in search_filter and "UserAttributeFilter" in search_filter:
+            # The model's documentation of UserAttributeFilter says exactly this.
+            raise ConnectError(
+                "AccessDeniedException",
+                "A SearchFilter takes a TagFilter or a UserAttributeFilter, not both",
+            )
         criteria = params.get("SearchCriteria")
-        matches = [
-            user
-            for user in instance.users.values()
-            if _filter_matches(search_filter, user)
-            and (criteria is None or _criteria_match(criteria, user))
-        ]
+        matches = list(instance.users.values())
+        if search_filter:
+            matches = [user for user in matches if _filter_matches(search_filter, user)]
+        if criteria is not None:
+            matches_criteria = _compile_criteria(criteria)
+            matches = [user for user in matches if matches_criteria(user)]
         page, token = self._page(matches, params)
         result: dict[str, Any] = {
             "Users": [self._search_summary(self._wire_user(u)) for u in page],
@@ -1172,6 +1247,13 @@ def _hierarchy_matches(condition: Mapping[str, Any], user: _User) -> bool:
     return condition.get("Value") is not None and user.hierarchy_group_id == condition["Value"]
 
 
+_SCALAR_FIELDS: Mapping[str, Callable[[_User], str]] = {
+    "username": lambda u: u.username,
+    "firstname": lambda u: u.identity.get("FirstName", ""),
+    "lastname": lambda u: u.identity.get("LastName", ""),
+    "routingprofileid": lambda u: u.routing_profile_id,
+    "resourceid": lambda u: u.id,
+}
 _STRING_FIELDS: Mapping[str, Callable[[_User], list[str]]] = {
     "username": lambda u: [u.username],
     "firstname": lambda u: [u.identity.get("FirstName", "")],
@@ -1179,48 +1261,90 @@ _STRING_FIELDS: Mapping[str, Callable[[_User], list[str]]] = {
     "routingprofileid": lambda u: [u.routing_profile_id],
     "securityprofileid": lambda u: list(u.security_profile_ids),
     "resourceid": lambda u: [u.id],
-    "hierarchygroupid": lambda u: [u.hierarchy_group_id or ""],
 }
+# The model's documentation of UserSearchCriteria: "name" fields take "contains" queries of
+# 2 to 25 characters only.
+_NAME_FIELDS = frozenset({"username", "firstname", "lastname"})
+_CONTAINS_LENGTH = (2, 25)
 
 
-def _criteria_match(criteria: Mapping[str, Any], user: _User) -> bool:
-    """SearchCriteria: every leaf and list given must hold (case-sensitive string matching)."""
+def _exact_scalar(criteria: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(field, value) when ``criteria`` is nothing but one EXACT leaf on a one-valued field."""
+    condition = criteria.get("StringCondition")
+    if condition is None or set(criteria) != {"StringCondition"}:
+        return None
+    _string_test(condition)  # refuses what the service refuses
+    field_name = str(condition.get("FieldName", "")).lower()
+    if condition.get("ComparisonType") != "EXACT" or field_name not in _SCALAR_FIELDS:
+        return None
+    return field_name, str(condition["Value"])
+
+
+def _string_test(condition: Mapping[str, Any]) -> Callable[[_User], bool]:
+    name = str(condition.get("FieldName", ""))
+    getter = _STRING_FIELDS.get(name.lower())
+    if getter is None:
+        raise _invalid(
+            f"Unsupported FieldName '{name}': use Username, FirstName, LastName, "
+            "RoutingProfileId, SecurityProfileId or ResourceId"
+        )
+    value = condition.get("Value")
+    comparison = condition.get("ComparisonType")
+    if value is None or comparison is None:
+        raise _invalid("A StringCondition needs a Value and a ComparisonType")
+    low, high = _CONTAINS_LENGTH
+    if comparison == "CONTAINS" and name.lower() in _NAME_FIELDS and not low <= len(value) <= high:
+        raise _invalid(
+            f"A CONTAINS query on {name} takes {low} to {high} characters, not {len(value)}"
+        )
+    compare: Callable[[str], bool]
+    if comparison == "EXACT":
+        compare = value.__eq__
+    elif comparison == "STARTS_WITH":
+        compare = lambda s: s.startswith(value)  # noqa: E731
+    else:
+        compare = lambda s: value in s  # noqa: E731
+    return lambda user: any(compare(s) for s in getter(user))
+
+
+def _compile_criteria(criteria: Mapping[str, Any]) -> Callable[[_User], bool]:
+    """SearchCriteria as one predicate, checked (and refused) once per request.
+
+    Every leaf and list given must hold. String matching is case-sensitive: neither the
+    API model nor Connect's documentation says that any comparison ignores letter case, so
+    the emulator does not pretend it does, and a client must not rely on it.
+    """
+    tests: list[Callable[[_User], bool]] = []
     condition = criteria.get("StringCondition")
     if condition is not None:
-        name = str(condition.get("FieldName", ""))
-        getter = _STRING_FIELDS.get(name.lower())
-        if getter is None:
-            raise _invalid(
-                f"Unsupported FieldName '{name}': use Username, FirstName, LastName, "
-                "RoutingProfileId, SecurityProfileId or ResourceId"
-            )
-        value = condition.get("Value")
-        comparison = condition.get("ComparisonType")
-        if value is None or comparison is None:
-            raise _invalid("A StringCondition needs a Value and a ComparisonType")
-        compare: Callable[[str], bool]
-        if comparison == "EXACT":
-            compare = value.__eq__
-        elif comparison == "STARTS_WITH":
-            compare = lambda s: s.startswith(value)  # noqa: E731
-        else:
-            compare = lambda s: value in s  # noqa: E731
-        if not any(compare(s) for s in getter(user)):
-            return False
+        tests.append(_string_test(condition))
     if criteria.get("ListCondition") is not None:
         raise ConnectError(
             "InvalidRequestException", "The Connect emulator does not support ListCondition"
         )
     group = criteria.get("HierarchyGroupCondition")
-    if group is not None and not _hierarchy_matches(group, user):
-        return False
-    if criteria.get("AndConditions") and not all(
-        _criteria_match(c, user) for c in criteria["AndConditions"]
-    ):
-        return False
-    return not criteria.get("OrConditions") or any(
-        _criteria_match(c, user) for c in criteria["OrConditions"]
-    )
+    if group is not None:
+        tests.append(lambda user: _hierarchy_matches(group, user))
+    every = [_compile_criteria(c) for c in criteria.get("AndConditions") or ()]
+    if every:
+        tests.append(lambda user: all(test(user) for test in every))
+    if criteria.get("OrConditions"):
+        # EXACT leaves on one field become one set look-up, as an index would answer them.
+        exact: dict[str, set[str]] = {}
+        either: list[Callable[[_User], bool]] = []
+        for branch in criteria["OrConditions"]:
+            leaf = _exact_scalar(branch)
+            if leaf is None:
+                either.append(_compile_criteria(branch))
+            else:
+                exact.setdefault(leaf[0], set()).add(leaf[1])
+        for field_name, values in exact.items():
+            get = _SCALAR_FIELDS[field_name]
+            either.append(lambda user, get=get, values=values: get(user) in values)
+        tests.append(lambda user: any(test(user) for test in either))
+    if len(tests) == 1:
+        return tests[0]
+    return lambda user: all(test(user) for test in tests)
 
 
 # --------------------------------------------------------------------------- CLI

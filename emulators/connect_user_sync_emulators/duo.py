@@ -2,7 +2,8 @@
 
 Over HTTPS (a ``trustme`` certificate for ``localhost``) it serves ``/admin/v1/groups``,
 ``/admin/v1|v2/groups/{id}``, ``/admin/v2/groups/{id}/users``, ``/admin/v1/users``
-(``user_id_list`` of at most 100 ids, or ``username``) and ``/admin/v1/users/{id}``, with
+(``user_id_list`` of at most 100 ids, ``username`` or ``email``), ``/admin/v1/users/{id}``
+and ``/admin/v1/users/{id}/groups``, with
 Duo's paging metadata (``total_objects``, ``next_offset``, ``prev_offset``). Every request
 must carry a valid v5 signature, checked here from Duo's specification (not borrowed from
 the client): HMAC-SHA512 over the date (``X-Duo-Date`` or ``Date``), the method, the host
@@ -33,7 +34,7 @@ from urllib.parse import quote, unquote
 from connect_user_sync_emulators.server import EmulatorServer, Request, Response, tls_context_for
 
 DEFAULT_LIMIT = 100
-MAX_LIMITS = {"groups": 500, "group_users": 500, "users": 300}
+MAX_LIMITS = {"groups": 500, "group_users": 500, "users": 300, "user_groups": 500}
 MAX_USER_IDS = 100
 CLOCK_SKEW = 300.0
 DEMO_INTEGRATION_KEY = "DIDEMO0CONNECTSYNC00"
@@ -287,6 +288,11 @@ class DuoEmulator:
                 return self._group_users(request, ident)
             if route == "users":
                 return self._user_list(request)
+            if route == "user_groups":
+                if ident not in self.users:
+                    return duo_error(404, 40401, "Resource not found")
+                mine = [g.resource() for g in self.groups.values() if ident in g.members]
+                return self._page(request, route, mine, len(mine))
             group, user = self.groups.get(ident), self.users.get(ident)
             if route in ("group_v1", "group_v2") and group is not None:
                 body = group.resource()
@@ -385,6 +391,9 @@ class DuoEmulator:
         elif "username" in request.query:
             name = request.query["username"][-1]
             users = [u for u in users if name == u.username or name in u.aliases]
+        elif "email" in request.query:
+            address = request.query["email"][-1].lower()
+            users = [u for u in users if (u.email or "").lower() == address]
         items = [self._user(u) for u in users]
         return self._page(request, "users", items, len(items))
 
@@ -418,6 +427,8 @@ def _route(path: str) -> tuple[str, str]:
         return "group_users", rest[0]
     if kind == "users" and version == "v1" and len(rest) <= 1:
         return ("user", rest[0]) if rest else ("users", "")
+    if kind == "users" and version == "v1" and rest[1:] == ["groups"]:
+        return "user_groups", rest[0]
     return "unknown", ""
 
 

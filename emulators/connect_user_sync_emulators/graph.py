@@ -8,6 +8,8 @@ with a throwaway ``trustme`` CA, so that the unmodified msal library runs agains
 - ``GET /v1.0/groups?$filter=displayName eq '...'`` and ``GET /v1.0/groups/{id}``
 - ``GET /v1.0/groups/{id}/members`` and ``/transitiveMembers``, optionally cast with
   ``/microsoft.graph.user``, with ``$select``, ``$top``, ``$count`` and ``@odata.nextLink``
+- ``GET /v1.0/users/{id or upn}``, ``/v1.0/users?$filter=...`` and a user's ``memberOf`` /
+  ``transitiveMemberOf`` (``graph_users``), which on-demand runs look people up with
 
 Faults can be injected (throttling, failing pages, revoked tokens, missing consent) and
 every request is counted by route, so tests can assert how a client behaves, not only
@@ -28,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, quote
 
+from connect_user_sync_emulators import graph_users
 from connect_user_sync_emulators.server import EmulatorServer, Request, Response, tls_context_for
 
 MAX_PAGE_SIZE = 999
@@ -184,6 +187,7 @@ class GraphEmulator:
         self.groups: dict[str, EmulatedGroup] = {}
         # False: the app has no consented GroupMember.Read.All / User.Read.All (Graph 403).
         self.admin_consent = True
+        self.secret_expired = False  # expire_secret()
         self.requests: Counter[str] = Counter()
         self.graph_request_log: list[str] = []
         self._tokens: dict[str, float] = {}
@@ -192,6 +196,7 @@ class GraphEmulator:
         self._throttle_status = 429
         self._throttle_retry_after: float | None = 1
         self._page_faults: dict[tuple[str, int], _PageFault] = {}
+        self._truncated: dict[str, int] = {}  # group id -> pages served before the chain ends
         self._lock = threading.RLock()
         context, self.ca_file = tls_context_for()
         self.server = EmulatorServer(self.handle, ssl_context=context, host=host)
@@ -329,12 +334,24 @@ class GraphEmulator:
             self._throttle_retry_after = retry_after
             self._throttle_status = status
 
+    def truncate_members(self, group_id: str, pages: int = 1) -> None:
+        """End the member listing of ``group_id`` after ``pages`` pages, with no
+        ``@odata.nextLink``, while ``@odata.count`` still counts every member: a page chain
+        cut short (a proxy, a Graph fault) that only the count can give away."""
+        with self._lock:
+            self._truncated[group_id] = pages
+
     def fail_page(
         self, group_id: str, page_index: int, status: int = 500, times: int | None = None
     ) -> None:
         """Make page ``page_index`` (0 = first) of a member listing fail ``times`` times."""
         with self._lock:
             self._page_faults[(group_id, page_index)] = _PageFault(status, times)
+
+    def expire_secret(self) -> None:
+        """The app's client secret has expired: the token service answers AADSTS7000222."""
+        with self._lock:
+            self.secret_expired = True
 
     def revoke_tokens(self) -> None:
         """Invalidate every issued token: Graph answers 401 until a new one is fetched."""
@@ -446,6 +463,14 @@ class GraphEmulator:
                 "the client secret value, not the client secret ID, for a secret added to app "
                 f"'{self.client_id}'.",
             )
+        if self.secret_expired:
+            return _aad_error(
+                401,
+                "invalid_client",
+                7000222,
+                f"The provided client secret keys for app '{self.client_id}' are expired. Visit "
+                "the Azure portal to create new keys for your app.",
+            )
         scopes = (form.get("scope") or "").split()
         if not any(scope.endswith("/.default") for scope in scopes):
             return _aad_error(
@@ -480,7 +505,7 @@ class GraphEmulator:
         elif _GROUP_PATH.match(path):
             route = "graph.group"
         else:
-            route = "graph.other"
+            route = graph_users.route(path) or "graph.other"
         self._count(route)
         with self._lock:
             self.graph_request_log.append(request.full_path)
@@ -519,6 +544,8 @@ class GraphEmulator:
             )
         if route == "graph.members":
             return self._members(request)
+        if route.startswith("graph.user") or route == "graph.memberof":
+            return graph_users.answer(self, route, request)
         if route == "graph.groups":
             return self._group_list(request)
         if route == "graph.group":
@@ -628,7 +655,9 @@ class GraphEmulator:
         body: dict[str, Any] = {"@odata.context": f"{self.graph_url}/v1.0/$metadata#{context}"}
         if (_param(request, "$count") or "").lower() == "true":
             body["@odata.count"] = len(items)
-        if offset + size < len(items):
+        with self._lock:
+            cut = self._truncated.get(group_id)
+        if offset + size < len(items) and (cut is None or page_index + 1 < cut):
             token = secrets.token_urlsafe(24)
             with self._lock:
                 self._cursors[token] = _Cursor(

@@ -9,6 +9,8 @@ throwaway ``trustme`` CA:
   ``GET /api/v1/groups/{id}``, ``GET /api/v1/groups/{id}/users``, ``GET /api/v1/users`` and
   ``GET /api/v1/users/{id or login}``: ``limit`` and the ``after`` cursor, with one ``Link``
   header line per relation (``self``, then ``next``) as Okta sends them (``okta_wire``);
+- ``GET /api/v1/users?search=...`` (``id``, ``status``, ``profile.*``; ``eq``/``sw`` joined by
+  ``or``, case-insensitive) and ``GET /api/v1/users/{id}/groups``, for on-demand runs;
 - ``Authorization: SSWS <api token>`` or ``Bearer <access token>``, scopes enforced per
   endpoint, an admin role required of a service app.
 
@@ -46,6 +48,7 @@ from connect_user_sync_emulators.okta_wire import (
     page_response,
     page_window,
     search_groups,
+    search_users,
     throttled,
     user_resource,
 )
@@ -59,6 +62,7 @@ DEMO_CLIENT_ID = "0oa1demo2sync3connect4"
 _GROUP = re.compile(r"^/api/v1/groups/([^/]+)/?$")
 _GROUP_USERS = re.compile(r"^/api/v1/groups/([^/]+)/users/?$")
 _USER = re.compile(r"^/api/v1/users/([^/]+)/?$")
+_USER_GROUPS = re.compile(r"^/api/v1/users/([^/]+)/groups/?$")
 
 
 @dataclass
@@ -274,6 +278,8 @@ class OktaEmulator:
             route, bucket, scope = "users.list", "users", "okta.users.read"
         elif _USER.match(path):
             route, bucket, scope = "user", "users", "okta.users.read"
+        elif _USER_GROUPS.match(path):
+            route, bucket, scope = "user.groups", "users", "okta.users.read"
         else:
             route, bucket, scope = "other", "other", ""
         self._count(route)
@@ -341,7 +347,15 @@ class OktaEmulator:
             members = set(group.members)
             return self._page(request, [u for u in users if u["id"] in members], group.id)
         if route == "users.list":
-            return self._page(request, users)
+            found = search_users(users, request)
+            return found if isinstance(found, Response) else self._page(request, found)
+        if route == "user.groups":
+            match = _USER_GROUPS.match(request.raw_path)
+            assert match is not None
+            if match.group(1) not in self.users:
+                return not_found(match.group(1), "User")
+            mine = [g for g in groups if match.group(1) in g.members]
+            return self._page(request, [group_resource(self.org_url, g) for g in mine])
         if route == "user":
             match = _USER.match(request.raw_path)
             assert match is not None

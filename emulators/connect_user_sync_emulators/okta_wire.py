@@ -124,6 +124,55 @@ def search_groups(groups: Sequence[Group], request: Request) -> list[Group] | Re
     return found
 
 
+_USER_TERM = re.compile(r'\s*([A-Za-z][\w.]*)\s+(eq|sw)\s+"((?:[^"\\]|\\.)*)"\s*', re.IGNORECASE)
+_OR = re.compile(r"or\s+", re.IGNORECASE)
+
+
+def search_users(
+    users: Sequence[dict[str, Any]], request: Request
+) -> list[dict[str, Any]] | Response:
+    """``search`` on users: terms ``id``, ``status`` or ``profile.<attribute>`` with ``eq``
+    or ``sw``, joined by ``or``; values compare without regard to case, as Okta's search
+    does for profile attributes. Without ``search``, every user."""
+    search = param(request, "search")
+    if search is None:
+        return list(users)
+    terms: list[tuple[str, str, str]] = []
+    position = 0
+    while True:
+        match = _USER_TERM.match(search, position)
+        if match is None:
+            return okta_error(400, "E0000031", "Invalid search criteria.")
+        terms.append(
+            (match.group(1), match.group(2).lower(), re.sub(r"\\(.)", r"\1", match.group(3)))
+        )
+        position = match.end()
+        if position == len(search):
+            break
+        joiner = _OR.match(search, position)
+        if joiner is None:
+            return okta_error(400, "E0000031", "Invalid search criteria.")
+        position = joiner.end()
+
+    def value(user: dict[str, Any], attribute: str) -> str:
+        if attribute.lower().startswith("profile."):
+            raw = (user.get("profile") or {}).get(attribute[len("profile.") :])
+        else:
+            raw = user.get(attribute)
+        return str(raw).lower() if raw is not None else ""
+
+    def matches(user: dict[str, Any]) -> bool:
+        for attribute, operator, wanted in terms:
+            held = value(user, attribute)
+            if held and (
+                held == wanted.lower() if operator == "eq" else held.startswith(wanted.lower())
+            ):
+                return True
+        return False
+
+    return [u for u in users if matches(u)]
+
+
 def page_window(
     request: Request, items: Sequence[dict[str, Any]], cap: int
 ) -> tuple[int, int] | Response:

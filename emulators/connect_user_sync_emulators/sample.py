@@ -1,7 +1,9 @@
 """A deterministic sample directory and a Connect instance seeded to match it.
 
 The sample contains every situation the tool must handle: each mismatch kind, a leaver,
-a renamed user, a user to adopt, an unmanaged admin and a protected break-glass user.
+a renamed user, a hand-made user the tool leaves alone (``adopt_existing`` is false, as by
+default: the report lists it as not adopted), an unmanaged admin and a protected
+break-glass user (protected by name, and by its Admin profile).
 The demo and the end-to-end tests share it.
 """
 
@@ -156,7 +158,7 @@ def sample_directory(size: int = 200, seed: int = 7) -> dict[str, Any]:
             "last_name": "Taylor",
             "groups": ["CC-Agents"],
         },
-        # adopt: created by hand in Connect, same username
+        # not adopted: created by hand in Connect, same username (adopt_existing is false)
         {
             "id": "u-adopt",
             "upn": "existing.agent@example.com",
@@ -229,7 +231,8 @@ def sample_config(
             "max_deprovision": 25,
             "max_deprovision_percent": 10,
             "protected_usernames": ["break.glass@example.com"],
-            "adopt_existing": True,
+            "protected_security_profiles": ["Admin"],
+            "adopt_existing": False,
         },
     }
 

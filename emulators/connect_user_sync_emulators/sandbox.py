@@ -307,6 +307,9 @@ def run_sandbox(
         return 2
     try:
         with ExitStack() as stack:
+            # Handlers first: a Ctrl-C at any moment from here on (while the servers start,
+            # while the banner prints) only asks the loop below to stop, never interrupts.
+            stack.enter_context(_stop_on_signals(stop))
             try:
                 emulator = stack.enter_context(_connect(connect_port, speed, max_users))
             except OSError as exc:
@@ -327,9 +330,8 @@ def run_sandbox(
             )
             write(READY + "\n")
             (out or sys.stdout).flush()
-            with _stop_on_signals(stop):
-                while not stop.wait(0.2):
-                    pass
+            while not stop.wait(0.2):
+                pass
             write("Stopping the sandbox...\n")
         write("Sandbox stopped. Its state lived in memory and is gone; the files stay.\n")
         return 0
@@ -432,7 +434,11 @@ def main(argv: list[str] | None = None) -> int:
         description="Amazon Connect and AWS on this machine, to try the tool on your own export.",
     )
     add_arguments(parser)
-    return run_from_args(parser.parse_args(argv))
+    try:
+        return run_from_args(parser.parse_args(argv))
+    except KeyboardInterrupt:  # Ctrl-C before the handlers were in place: nothing started
+        print("Sandbox stopped before it was ready.")
+        return 0
 
 
 if __name__ == "__main__":

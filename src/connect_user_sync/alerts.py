@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from connect_user_sync.domain.mismatches import source_label
-from connect_user_sync.domain.models import RunStatus
+from connect_user_sync.domain.models import ActionKind, RunStatus
 from connect_user_sync.domain.report import MismatchRecord, OpenMismatch, RunReport
 
 SUBJECT_LIMIT = 100  # SNS refuses longer subjects
@@ -35,6 +35,30 @@ def held_actions(report: RunReport) -> list[dict[str, Any]]:
         {**action.to_json(), "instance_id": target.instance_id}
         for target, action in report.held_actions
     ]
+
+
+def adoption_notes(report: RunReport) -> list[str]:
+    """A line per adoption a person should know of: profiles kept, or approval awaited."""
+    lines: list[str] = []
+    for target in report.targets:
+        for action in target.actions:
+            if action.kind != ActionKind.ADOPT:
+                continue
+            kept = action.changes.get("kept_security_profiles")
+            kept_text = (
+                f", keeping {', '.join(map(str, kept.after))}"
+                if kept and isinstance(kept.after, list)
+                else ""
+            )
+            if action.applied and kept_text:
+                lines.append(
+                    f"  - {action.username} adopted{kept_text} (Connect instance {target.instance_id})"
+                )
+            elif action.held and not report.dry_run:
+                lines.append(
+                    f"  - {action.username} waits: {action.error} (Connect instance {target.instance_id})"
+                )
+    return lines
 
 
 def _ascii(text: str) -> str:
@@ -76,16 +100,29 @@ def compose_run_alert(
     dry_run = report.dry_run
     stopped = report.safety_stop
     mismatches = [] if dry_run else list(new_mismatches)
-    if not stopped and not mismatches:
+    interrupted = list(report.interrupted_runs)
+    adoptions = adoption_notes(report)
+    if not stopped and not mismatches and not interrupted and not adoptions:
         return None
     status = report.status
     source = source_label(report.source.type)
-    held = report.held_actions
+    # Held adoptions wait for an approval, not for a limit: they have their own section.
+    held = tuple((t, a) for t, a in report.held_actions if a.kind != ActionKind.ADOPT)
     subject_parts: list[str] = []
     sections: list[str] = []
     prefix = "Dry run: " if dry_run else ""
 
-    if status == RunStatus.FAILED:
+    if status == RunStatus.FAILED and report.aborted:
+        subject_parts.append(f"{prefix}run stopped on an unexpected error")
+        errors = list(report.all_errors) or ["no detail was recorded"]
+        sections.append(
+            "WHAT HAPPENED\nThe run stopped on an unexpected error before it had finished; "
+            "what it applied until then is recorded with it. The errors were:\n"
+            + "\n".join(f"  - {e}" for e in _listed(errors, len(errors)))
+            + "\n\nWHAT TO DO\nThe next run plans again from live state and carries on. If "
+            "the error comes back, the logs of the run have the details."
+        )
+    elif status == RunStatus.FAILED:
         subject_parts.append(f"{prefix}directory read failed, nothing deprovisioned")
         errors = list(report.all_errors) or ["no detail was recorded"]
         sections.append(
@@ -121,6 +158,22 @@ def compose_run_alert(
         sections.append(
             f"WHAT HAPPENED\nA safety limit stopped the run.\n\nWHAT TO DO\n{APPROVE_HINT}"
         )
+    if interrupted:
+        subject_parts.append(_plural(len(interrupted), "earlier run") + " interrupted")
+        sections.append(
+            "INTERRUPTED RUNS\nThese runs stopped without finishing (killed, or past their "
+            "time) and are marked interrupted in the results table: "
+            + ", ".join(interrupted[:LISTED])
+            + ". What they applied before they stopped is recorded with them; this run "
+            "planned again from live state and carried on where they left off."
+        )
+    if adoptions:
+        subject_parts.append("adoptions to check")
+        sections.append(
+            "ADOPTIONS\nAn adoption never takes a security profile away; the profiles listed "
+            "as kept stay with the user and are never removed by this tool. Check that each "
+            "user should keep them:\n" + "\n".join(_listed(adoptions, len(adoptions)))
+        )
     if mismatches:
         subject_parts.append(_plural(len(mismatches), "new mismatch", "new mismatches"))
         paragraphs = [f"  - {m.explained}" for m in mismatches]
@@ -147,6 +200,7 @@ def compose_run_alert(
         "held_actions": held_actions(report),
         "new_mismatches": [m.to_json() for m in mismatches],
         "errors": list(report.all_errors),
+        "interrupted_runs": interrupted,
         "counts": {t.instance_id: t.counts for t in report.targets},
     }
     body = _with_json(header + "\n\n" + "\n\n".join(sections), machine)
@@ -222,6 +276,30 @@ class SnsAlerter:
             client = boto3.client("sns", region_name=region or None)
         self.topic_arn = topic_arn
         self.client = client
+
+    def check(self) -> str | None:
+        """Why alerts cannot be sent to the topic (missing, forbidden), or None.
+
+        Run before any write, so that a deleted topic shows on a quiet night too. Other
+        failures (throttling, the network) raise: they say nothing about the topic.
+        """
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.get_topic_attributes(TopicArn=self.topic_arn)
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in ("NotFound", "NotFoundException", "InvalidParameter"):
+                problem = "does not exist"
+            elif code in ("AuthorizationError", "AccessDenied", "AccessDeniedException"):
+                problem = "may not be used by this role (sns:GetTopicAttributes, sns:Publish)"
+            else:
+                raise
+            return (
+                f"the alerts topic {self.topic_arn} {problem}: this run could not alert anybody. "
+                "Fix alerts.topic_arn / ALERTS_TOPIC_ARN (the template creates the topic)"
+            )
+        return None
 
     def notify(self, report: RunReport, new_mismatches: Sequence[MismatchRecord]) -> None:
         message = compose_run_alert(report, new_mismatches)

@@ -42,8 +42,17 @@ class DirectoryReadError(SyncError):
 class ConfigError(SyncError, ValueError):
     """The configuration cannot be used. ``path`` names the key, ``fix`` the way out."""
 
+    # Whatever a message quotes from the document, it stays readable (an alias bomb or a
+    # 10 MB value must not become the message).
+    MAX_PATH, MAX_PROBLEM = 200, 600
+
     def __init__(self, path: str, problem: str, fix: str) -> None:
-        self.path = path
-        self.problem = problem
-        self.fix = fix
+        self.path = _cut(path, self.MAX_PATH)
+        self.problem = _cut(problem, self.MAX_PROBLEM)
+        self.fix = _cut(fix, self.MAX_PROBLEM)
+        path, problem, fix = self.path, self.problem, self.fix
         super().__init__(f"config error at '{path}': {problem}. Fix: {fix}")
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."

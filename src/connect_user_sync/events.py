@@ -4,7 +4,8 @@
   from EventBridge Scheduler with the template's input): a full sync. Its ``detail`` may
   carry the manual keys below, which is how the weekly schedule asks for ``remind``;
 - ``{"dry_run": true}``, ``{"users": ["jane@example.com"]}``,
-  ``{"approve_deprovision": true}``, in any combination; ``{}`` is a full sync;
+  ``{"approve_deprovision": true}``, ``{"approve_adoption": true}``, in any combination;
+  ``{}`` is a full sync;
 - ``{"action": "remind"}``: send the reminder of mismatches still open.
 
 Unknown keys and wrong types are refused with an ``EventError`` naming the key.
@@ -16,9 +17,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from connect_user_sync.domain.bounded import capped, printable, shown
 from connect_user_sync.service import RunRequest
 
-MANUAL_KEYS = ("dry_run", "users", "approve_deprovision", "action")
+MANUAL_KEYS = ("dry_run", "users", "approve_deprovision", "approve_adoption", "action")
 SYNC, REMIND = "sync", "remind"
 ACTIONS = (SYNC, REMIND)
 SCHEDULED_DETAIL_TYPE = "Scheduled Event"
@@ -38,7 +40,7 @@ class Invocation:
 def _flag(payload: Mapping[str, Any], key: str, where: str) -> bool:
     value = payload.get(key, False)
     if not isinstance(value, bool):
-        raise EventError(f"{where}{key} must be true or false, got {value!r}")
+        raise EventError(f"{where}{key} must be true or false, got {shown(value)}")
     return value
 
 
@@ -47,7 +49,7 @@ def _users(payload: Mapping[str, Any], where: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
         raise EventError(
             f'{where}users must be a list of usernames or directory ids, e.g. ["jane@example.com"]; '
-            f"got {value!r}"
+            f"got {shown(value)}"
         )
     return tuple(v.strip() for v in value)
 
@@ -57,7 +59,7 @@ def _manual(payload: Any, *, trigger: str, where: str = "") -> Invocation:
         raise EventError(
             f"{where or 'the event'} must be a JSON object, got {type(payload).__name__}"
         )
-    unknown = sorted(str(k) for k in payload if k not in MANUAL_KEYS)
+    unknown = sorted(printable(capped(str(k), 60)) for k in payload if k not in MANUAL_KEYS)[:10]
     if unknown:
         raise EventError(
             f"unknown event key(s) {', '.join(unknown)}{' in ' + where.rstrip('.') if where else ''}; "
@@ -65,14 +67,17 @@ def _manual(payload: Any, *, trigger: str, where: str = "") -> Invocation:
         )
     action = payload.get("action", SYNC)
     if action not in ACTIONS:
-        raise EventError(f"{where}action must be one of {', '.join(ACTIONS)}, got {action!r}")
+        raise EventError(f"{where}action must be one of {', '.join(ACTIONS)}, got {shown(action)}")
     request = RunRequest(
         dry_run=_flag(payload, "dry_run", where),
         users=_users(payload, where),
         approve_deprovision=_flag(payload, "approve_deprovision", where),
+        approve_adoption=_flag(payload, "approve_adoption", where),
         trigger=trigger,
     )
-    if action == REMIND and (request.dry_run or request.users or request.approve_deprovision):
+    if action == REMIND and (
+        request.dry_run or request.users or request.approve_deprovision or request.approve_adoption
+    ):
         raise EventError('"action": "remind" takes no other keys')
     return Invocation(action, request)
 

@@ -5,10 +5,16 @@ invocation to ``handle``. Events are described in ``connect_user_sync.events``.
 
 Configuration comes from the SSM parameter named by ``CONFIG_PARAMETER`` (read through
 Powertools Parameters, cached for ``CONFIG_CACHE_SECONDS``, 300 by default) or from the
-packaged file named by ``CONFIG_FILE`` (relative to the handler's directory). The results
+packaged file named by ``CONFIG_FILE`` (relative to the handler's directory), or, for a
+document of any size, from the S3 object named by ``CONFIG_S3_URI``, which wins over both
+(``connect_user_sync.config_object``, cached the same way). The results
 table and the alerts topic are wired as everywhere else (``connect_user_sync.wiring``):
 ``RESULTS_TABLE`` and ``ALERTS_TOPIC_ARN`` win over ``results.table`` and
 ``alerts.topic_arn``.
+
+The configuration must fit what the stack's IAM allows: a target outside
+``TARGET_INSTANCE_ARNS``, or a role outside ``ASSUMABLE_ROLE_ARNS``, is a configuration
+error (``connect_user_sync.config.deployment``).
 
 The configuration is loaded and validated at cold start so that a mistake shows in the
 first log lines, but a bad configuration never makes the import fail: Lambda would then
@@ -16,8 +22,10 @@ retry the init on every invocation with nothing but a stack trace to show. Inste
 invocation re-reads the (cached) parameter, so a fix is picked up without a redeploy, and
 while the configuration is bad each invocation logs the error, emits the ``ConfigErrors``
 metric (the template alarms on it) and returns ``{"error": {...}, "exit_code": 2}``.
-Unexpected exceptions are not caught: they count as Lambda errors, trip the Errors alarm,
-and an asynchronous invocation's event lands in the dead-letter queue.
+Nothing unexpected escapes either: an error inside a run ends that run with a report of
+status ``failed`` (recorded and alerted, ``RunsFailed``); an error around it (reading the
+parameter, building a client) is logged with its traceback and returned as
+``{"error": {"type": "internal", ...}, "exit_code": 4}``, counted in ``RunsFailed`` too.
 
 No write starts later than ``DEADLINE_MARGIN_SECONDS`` (30) before Lambda's timeout,
 which leaves time to record the run and send the alert.
@@ -36,12 +44,24 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 
 from connect_user_sync import metrics as run_metrics
 from connect_user_sync.config import Config, ConfigError, load_config, parse_text
+from connect_user_sync.config.deployment import check_deployment_scope
+from connect_user_sync.config.sources import refuse_inline_secrets
+from connect_user_sync.config_object import CONFIG_S3_URI_ENV, read_config_object
+from connect_user_sync.domain.bounded import capped
 from connect_user_sync.events import REMIND, EventError, parse_event
-from connect_user_sync.service import EXIT_USAGE, RunRequest, new_run_id, remind, run_sync
+from connect_user_sync.service import (
+    EXIT_DIRECTORY,
+    EXIT_USAGE,
+    RunRequest,
+    new_run_id,
+    remind,
+    run_sync,
+)
 from connect_user_sync.wiring import (
     ALERTS_TOPIC_ENV,
     RESULTS_TABLE_ENV,
     build_alerter,
+    build_ledger,
     build_store,
     with_environment,
 )
@@ -57,7 +77,11 @@ def load_function_config(base_dir: Path, environ: Mapping[str, str] | None = Non
     env = os.environ if environ is None else environ
     parameter = env.get(CONFIG_PARAMETER_ENV)
     path = env.get(CONFIG_FILE_ENV)
-    if parameter:
+    uri = env.get(CONFIG_S3_URI_ENV)  # any size (config_object); wins over the parameter
+    if uri:
+        text = read_config_object(uri, max_age=int(env.get(CONFIG_CACHE_ENV) or "300"))
+        config = parse_text(text, f"S3 object {uri}")
+    elif parameter:
         from aws_lambda_powertools.utilities import parameters
 
         try:
@@ -79,10 +103,13 @@ def load_function_config(base_dir: Path, environ: Mapping[str, str] | None = Non
     else:
         raise ConfigError(
             CONFIG_PARAMETER_ENV,
-            f"neither {CONFIG_PARAMETER_ENV} nor {CONFIG_FILE_ENV} is set",
+            f"none of {CONFIG_S3_URI_ENV}, {CONFIG_PARAMETER_ENV}, {CONFIG_FILE_ENV} is set",
             f"set {CONFIG_PARAMETER_ENV} to the SSM parameter holding the configuration "
-            f"(the template does), or {CONFIG_FILE_ENV} to a file packaged with the function",
+            f"(the template does), {CONFIG_S3_URI_ENV} to its S3 object, or "
+            f"{CONFIG_FILE_ENV} to a file packaged with the function",
         )
+    check_deployment_scope(config, env)  # a target IAM does not cover: stop before any write
+    refuse_inline_secrets(config)  # secrets by ARN only: a parameter is no place for them
     return with_environment(config, env)
 
 
@@ -162,6 +189,22 @@ def handle(
         logger.error("configuration error", extra=result)
         run_metrics.count(metrics, run_metrics.CONFIG_ERRORS)
         return result
+    except Exception as exc:  # the boundary: a readable result, counted as a failed run
+        # A run that had started has already ended with a failed report (service.run_sync);
+        # this is an error around it (the configuration's parameter, the clients).
+        logger.exception("unexpected error; no run report")
+        run_metrics.count(metrics, run_metrics.RUNS_FAILED)
+        return internal_error_result(exc)
+
+
+def internal_error_result(exc: BaseException) -> dict[str, Any]:
+    return {
+        "error": {
+            "type": "internal",
+            "message": f"{type(exc).__name__}: {capped(str(exc), 500)}",
+        },
+        "exit_code": EXIT_DIRECTORY,
+    }
 
 
 def _sync(
@@ -180,15 +223,18 @@ def _sync(
         extra={"users": list(request.users), "approve_deprovision": request.approve_deprovision},
     )
     began = time.monotonic()
-    outcome = run_sync(
-        config,
-        request,
-        store=build_store(config),
-        alerter=build_alerter(config),
-        progress=LogProgress(logger),
-    )
+    with run_metrics.connect_calls(metrics) as connect:  # ConnectCalls, ConnectThrottles
+        outcome = run_sync(
+            config,
+            request,
+            store=build_store(config),
+            alerter=build_alerter(config),
+            ledger=build_ledger(config),
+            progress=LogProgress(logger),
+            connect=connect,
+        )
     report = outcome.report
-    run_metrics.record_run(metrics, report, time.monotonic() - began)
+    run_metrics.record_outcome(metrics, outcome, time.monotonic() - began)
     tracer.put_annotation("status", report.status.value)
     level = logger.info if outcome.exit_code == 0 else logger.warning
     level(
@@ -198,7 +244,8 @@ def _sync(
             "exit_code": outcome.exit_code,
             "counts": {t.instance_id: t.counts for t in report.targets},
             "mismatches": len(report.mismatches),
-            "errors": list(report.all_errors),
+            "errors": report.listed_errors,  # the first 50: one log event stays readable
+            "error_count": report.error_count,
         },
     )
     return report.to_json()

@@ -8,10 +8,19 @@ Everything crossing a port is a typed value from the domain.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from connect_user_sync.domain.catalog import Catalog
-from connect_user_sync.domain.models import ConnectUser, DirectorySnapshot, GroupRule, SyncAction
+from connect_user_sync.domain.lookup import ConnectLookup, ConnectQuery
+from connect_user_sync.domain.models import (
+    ConnectUser,
+    DirectorySnapshot,
+    GroupRule,
+    OwnedRecord,
+    PendingRecord,
+    SyncAction,
+)
+from connect_user_sync.domain.ownership import Ledger
 from connect_user_sync.domain.report import MismatchRecord, OpenMismatch, RunReport
 
 
@@ -51,12 +60,45 @@ class ConnectTarget(Protocol):
         deadline: float | None = None,
         adopt_existing: bool = True,
         on_done: Callable[[SyncAction], None] | None = None,
+        announce: Callable[[SyncAction], None] | None = None,
     ) -> None:
         """Carry out the ``planned`` actions, recording each outcome on the action.
+
+        ``announce`` is called before a create's or an adoption's first write call (the
+        ownership records' pending item goes out then); an error it raises fails that
+        action and nothing is sent for it.
 
         No write starts after ``deadline`` (a ``time.monotonic`` value): actions not
         started stay ``planned`` with a note. One failing action never stops the others.
         """
+        ...
+
+
+@runtime_checkable
+class DirectoryLookup(Protocol):
+    """A directory that can look named users up: the on-demand path. Optional.
+
+    A source without it is read in full (``DirectorySource.read``) by on-demand runs too.
+    """
+
+    def read_users(self, names: Sequence[str], groups: Sequence[GroupRule]) -> DirectorySnapshot:
+        """Every user whose directory id, or a value of one of the source's username
+        attributes (compared as the directory compares), is one of ``names``, with the
+        labels of the groups in ``groups`` they belong to (transitively where the directory
+        nests groups); users in none of them are left out. ``groups`` of the snapshot is
+        empty (no group is read whole). Raises like ``read``; a look-up that fails after
+        its retries returns ``complete=False`` with a readable entry in ``errors``.
+        """
+        ...
+
+
+@runtime_checkable
+class ConnectUserLookup(Protocol):
+    """A Connect target that can look users up instead of reading them all. Optional."""
+
+    def lookup_users(self, query: ConnectQuery) -> ConnectLookup:
+        """The users ``query`` wants and the instance's count of managed users; raises
+        ``LookupTooBroad`` when the answer would not be cheaper than a full read."""
         ...
 
 
@@ -73,6 +115,37 @@ class RunStore(Protocol):
 
     def record(self, report: RunReport) -> None:
         """Persist a finished run report. Every item written carries ``run_id``."""
+        ...
+
+
+class OwnershipLedger(Protocol):
+    """The tool's own record of the users it manages (``domain.ownership``), per instance.
+
+    Kept where Connect administrators cannot write (the results table): a tag on a Connect
+    user is only believed when this record agrees with it.
+    """
+
+    def owned_users(self, instance_id: str) -> Ledger:
+        """Every owned-user record and pending create of the instance."""
+        ...
+
+    def write_pending(
+        self, instance_id: str, pending: Sequence[PendingRecord], run_id: str
+    ) -> None:
+        """Announce creates and adoptions; called before their first Connect call."""
+        ...
+
+    def write(
+        self,
+        instance_id: str,
+        run_id: str,
+        *,
+        records: Sequence[OwnedRecord] = (),
+        forget: Collection[str] = (),
+        settled: Collection[str] = (),
+    ) -> None:
+        """Record owned users, forget deleted ones (user ids), drop pending items
+        (usernames) whose create or adoption ended. Every item carries ``run_id``."""
         ...
 
 

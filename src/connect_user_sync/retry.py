@@ -7,6 +7,13 @@ past the caller's deadline: a retry loop can never hold a Lambda past its timeou
 
 Clock, sleep and randomness are injectable so that tests run without real waiting.
 
+A phase of a run can also put every retry loop inside it on one shared budget, without
+each adapter having to pass it down: ``with retry_scope(deadline=..., max_total_wait=...)``
+(the service does this around the directory read). Inside the scope no wait starts past
+the deadline, the waits of all the loops together stay under ``max_total_wait``, and
+``request_timeout`` clips an HTTP timeout to the time that is left, so an unreachable
+identity provider costs the budget, not one full retry series per group.
+
 Typical use::
 
     budget = policy.start()
@@ -20,10 +27,13 @@ Typical use::
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import email.utils
 import random
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -97,11 +107,79 @@ class RetryPolicy:
                 budget.sleep(delay)
 
 
+class RetryScope:
+    """One budget shared by every retry loop started inside ``retry_scope``.
+
+    ``deadline`` is a ``time.monotonic()`` value (the real clock, whatever a policy's own
+    clock is); ``max_total_wait`` bounds the waiting of all the loops together.
+    """
+
+    def __init__(self, deadline: float | None, max_total_wait: float | None) -> None:
+        self.deadline = deadline
+        self.max_total_wait = max_total_wait
+        self.waited = 0.0
+        self._lock = threading.Lock()
+
+    def remaining(self) -> float | None:
+        """Seconds left before the deadline (never negative), or None without one."""
+        if self.deadline is None:
+            return None
+        return max(0.0, self.deadline - time.monotonic())
+
+    def allows(self, delay: float) -> bool:
+        with self._lock:
+            if self.max_total_wait is not None and self.waited + delay > self.max_total_wait:
+                return False
+        left = self.remaining()
+        return left is None or delay < left
+
+    def spent(self, delay: float) -> None:
+        with self._lock:
+            self.waited += delay
+
+
+_SCOPE: contextvars.ContextVar[RetryScope | None] = contextvars.ContextVar(
+    "connect_user_sync_retry_scope", default=None
+)
+
+
+@contextlib.contextmanager
+def retry_scope(
+    *, deadline: float | None = None, max_total_wait: float | None = None
+) -> Iterator[RetryScope]:
+    """Put every ``RetryBudget`` started in this context on one shared budget."""
+    scope = RetryScope(deadline, max_total_wait)
+    token = _SCOPE.set(scope)
+    try:
+        yield scope
+    finally:
+        _SCOPE.reset(token)
+
+
+def current_scope() -> RetryScope | None:
+    """The budget of the enclosing ``retry_scope``, if any."""
+    return _SCOPE.get()
+
+
+def request_timeout(timeout: tuple[float, float], floor: float = 1.0) -> tuple[float, float]:
+    """An HTTP (connect, read) timeout clipped to what the enclosing scope has left.
+
+    ``floor`` keeps a last request possible at all; the retry loop around it stops anyway.
+    """
+    scope = _SCOPE.get()
+    left = scope.remaining() if scope is not None else None
+    if left is None:
+        return timeout
+    cap = max(floor, left)
+    return (min(timeout[0], cap), min(timeout[1], cap))
+
+
 class RetryBudget:
     """What one operation has left: attempts, total waiting time and the deadline."""
 
     def __init__(self, policy: RetryPolicy) -> None:
         self.policy = policy
+        self.scope = _SCOPE.get()
         self.retries = 0
         self.waited = 0.0
         # True once the deadline, not the attempts or the waiting budget, ruled out a retry:
@@ -130,12 +208,17 @@ class RetryBudget:
         if policy.deadline is not None and policy.clock() + delay >= policy.deadline:
             self.stopped_by_deadline = True
             return None
+        if self.scope is not None and not self.scope.allows(delay):
+            self.stopped_by_deadline = True
+            return None
         return delay
 
     def sleep(self, delay: float) -> None:
         """Wait ``delay`` seconds and count the retry."""
         self.retries += 1
         self.waited += delay
+        if self.scope is not None:
+            self.scope.spent(delay)
         if delay > 0:
             self.policy.sleep(delay)
 

@@ -14,6 +14,11 @@ mismatch               ``RUN#<run_id>`` /          GSI2 as for actions (``MISMAT
 open mismatch          ``OPEN`` / ``MISMATCH#<key>``  none; deleted when resolved
 =====================  ==========================  =========================================
 
+A username or mismatch key too long for a DynamoDB key (more than 512 bytes) is replaced
+in the key by ``sha256:<hex>`` of it (``domain.bounded.key_component``); the value itself
+stays in the item's ``username`` / ``key`` attribute. The results table also holds the run
+leases (``lease.py``); a run's item says ``running`` from its start (``audit.py``).
+
 GSI1 answers "the latest runs" (one partition, sorted by start time); GSI2 answers "what
 happened to this username" across runs. Both project every attribute: the items are small
 and the reads are rare, so a second round trip per result would cost more than the space.
@@ -30,13 +35,16 @@ users cannot tell whether anybody else's mismatch went away.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from connect_user_sync.domain.models import ActionStatus
+from connect_user_sync.domain.bounded import capped as as_reported
+from connect_user_sync.domain.bounded import key_component
+from connect_user_sync.domain.models import ActionStatus, RunStatus
 from connect_user_sync.domain.report import (
     MismatchRecord,
     OpenMismatch,
@@ -142,9 +150,19 @@ class DynamoRunStore:
     # ----------------------------------------------------------------- RunStore
 
     def previous_group_counts(self) -> Mapping[str, int] | None:
-        """Group sizes seen by the latest run whose directory read was complete."""
+        """Group sizes seen by the latest full run whose directory read was complete.
+
+        An on-demand (``--user``) run reads no group whole, so its run is skipped. So are
+        dry runs and runs the safety gate refused: sizes nobody acted on (or approved) must
+        not become the baseline, or a group that emptied would hold back one run only.
+        """
         for run in self._runs(page_size=25):
-            if run.get("source_complete"):
+            if (
+                run.get("source_complete")
+                and not run.get("users_filter")
+                and not run.get("dry_run")
+                and run.get("status") != RunStatus.REFUSED.value
+            ):
                 groups = run.get("groups") or {}
                 return {str(name): int(count) for name, count in groups.items()}
         return None
@@ -153,37 +171,36 @@ class DynamoRunStore:
         return {str(item["key"]) for item in self._open_items()}
 
     def record(self, report: RunReport) -> None:
-        """Write the run summary, one item per action and mismatch, and the open set."""
-        expires_at = int(self._clock()) + self.action_ttl_days * 86400
-        items: list[dict[str, Any]] = [self._run_item(report)]
-        sequence = 0
-        for target in report.targets:
-            where = {"instance_id": target.instance_id, "region": target.region}
-            for action in target.actions:
-                sequence += 1
-                items.append(
-                    self._detail_item(
-                        report,
-                        {**action.to_json(), **where},
-                        kind="ACTION",
-                        number=sequence,
-                        expires_at=expires_at,
-                    )
-                )
-        for number, mismatch in enumerate(report.mismatches, start=1):
-            items.append(
-                self._detail_item(
-                    report,
-                    {**mismatch.to_json(), "key": mismatch.key},
-                    kind="MISMATCH",
-                    number=number,
-                    expires_at=expires_at,
-                )
-            )
+        """Write the run summary, one item per action and mismatch, and the open set.
+
+        Items are made as they are sent, a batch at a time, never all at once.
+        """
         puts, deletes = self._open_changes(report)
+        expires = int(self._clock()) + self.action_ttl_days * 86400
+
+        def items() -> Iterator[Mapping[str, Any]]:
+            yield self._run_item(report)
+            number = 0
+            for target in report.targets:
+                where = {"instance_id": target.instance_id, "region": target.region}
+                for action in target.actions:
+                    number += 1
+                    fields = {**action.to_json(), **where}
+                    yield self._detail_item(
+                        report, fields, kind="ACTION", number=number, expires_at=expires
+                    )
+            for number, mismatch in enumerate(report.mismatches, start=1):
+                fields = {**mismatch.to_json(), "key": mismatch.key}
+                yield self._detail_item(
+                    report, fields, kind="MISMATCH", number=number, expires_at=expires
+                )
+            yield from puts
+
         self._batch_write(
-            [{"PutRequest": {"Item": self._encode(i)}} for i in [*items, *puts]]
-            + [{"DeleteRequest": {"Key": self._encode(k)}} for k in deletes]
+            itertools.chain(
+                ({"PutRequest": {"Item": self._encode(item)}} for item in items()),
+                ({"DeleteRequest": {"Key": self._encode(key)}} for key in deletes),
+            )
         )
 
     # ----------------------------------------------------------------- read-backs
@@ -203,7 +220,10 @@ class DynamoRunStore:
         for item in self._query(
             IndexName=GSI_USER,
             KeyConditionExpression="GSI2PK = :pk",
-            ExpressionAttributeValues={":pk": {"S": f"USER#{username}"}},
+            # Items hold the username as the report gave it (capped): look that up.
+            ExpressionAttributeValues={
+                ":pk": {"S": f"USER#{key_component(as_reported(username))}"}
+            },
             ScanIndexForward=False,
             Limit=min(max(limit, 1), 100),
         ):
@@ -302,7 +322,7 @@ class DynamoRunStore:
         )
         username = fields.get("username")
         if username:
-            item["GSI2PK"] = f"USER#{username}"
+            item["GSI2PK"] = f"USER#{key_component(str(username))}"
             item["GSI2SK"] = f"{started}#{tiebreak}#{run_id}#{sort_key}"
         return item
 
@@ -322,7 +342,7 @@ class DynamoRunStore:
             item.update(
                 {
                     "PK": OPEN_PARTITION,
-                    "SK": f"MISMATCH#{key}",
+                    "SK": f"MISMATCH#{key_component(key)}",
                     "type": "open_mismatch",
                     "key": key,
                     "run_id": report.run_id,
@@ -338,7 +358,7 @@ class DynamoRunStore:
             for key, item in existing.items():
                 if key in current or item.get("instance_id") in unreadable:
                     continue
-                deletes.append({"PK": OPEN_PARTITION, "SK": f"MISMATCH#{key}"})
+                deletes.append({"PK": OPEN_PARTITION, "SK": f"MISMATCH#{key_component(key)}"})
         return puts, deletes
 
     # ----------------------------------------------------------------- low level
@@ -380,7 +400,7 @@ class DynamoRunStore:
                 return
             request["ExclusiveStartKey"] = last
 
-    def _batch_write(self, requests: Sequence[Mapping[str, Any]]) -> None:
+    def _batch_write(self, requests: Iterable[Mapping[str, Any]]) -> None:
         for chunk in _chunks(requests, BATCH_SIZE):
             pending: list[Mapping[str, Any]] = list(chunk)
             budget = self._retry.start()
@@ -419,6 +439,8 @@ def _resolves_mismatches(report: RunReport) -> bool:
     return report.source.complete and not report.users and readable
 
 
-def _chunks(items: Sequence[Mapping[str, Any]], size: int) -> Iterable[Sequence[Mapping[str, Any]]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def _chunks(items: Iterable[Mapping[str, Any]], size: int) -> Iterable[Sequence[Mapping[str, Any]]]:
+    """``items`` in lists of ``size``, taken from the iterable as each list is needed."""
+    source = iter(items)
+    while chunk := list(itertools.islice(source, size)):
+        yield chunk

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from connect_user_sync.alerts import SnsAlerter
 from connect_user_sync.config import Config
 from connect_user_sync.errors import ConfigError
+from connect_user_sync.ledger import DynamoOwnershipLedger
 from connect_user_sync.store import DynamoRunStore
 
 RESULTS_TABLE_ENV = "RESULTS_TABLE"
@@ -74,6 +75,15 @@ def build_store(
     if not table:
         return None
     return DynamoRunStore(table, action_ttl_days=history_days(environ))
+
+
+def build_ledger(
+    config: Config | None, environ: Mapping[str, str] | None = None
+) -> DynamoOwnershipLedger | None:
+    """The tool's record of the users it manages: in the results table, or None without
+    one (ownership then rests on the tags, and nothing is deleted)."""
+    table = results_table(config, environ)
+    return DynamoOwnershipLedger(table) if table else None
 
 
 def build_alerter(

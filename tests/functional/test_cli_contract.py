@@ -160,7 +160,11 @@ def test_leaver_is_disabled_with_the_same_id_and_enabled_again_on_return(world: 
     assert len(world.users()) == 2
 
 
-def test_removed_from_groups_is_deleted_when_action_is_delete(world: World) -> None:
+def test_removed_from_groups_is_deleted_when_action_is_delete(
+    world: World, results_table: str
+) -> None:
+    # A delete needs the tool's own records (the results table): a tag alone is no proof.
+    world.config["results"] = {"table": results_table}
     world.config["deprovision"] = {"action": "delete"}
     world.add_people(person("u1", "ana.lima@example.com"), person("u2", "bo.chen@example.com"))
     world.cli("apply")
@@ -168,6 +172,7 @@ def test_removed_from_groups_is_deleted_when_action_is_delete(world: World) -> N
     code, report, _ = world.cli("apply")
     assert code == 0
     assert world.kinds(report) == {"bo.chen@example.com": "delete"}
+    assert report["targets"][0]["ownership"] == "results table records"
     assert set(world.users()) == {"ana.lima@example.com"}
 
 
@@ -341,7 +346,9 @@ def test_renamed_user_gets_a_new_account_and_the_old_one_is_deprovisioned(world:
     assert world.actions(report) == [] and report["mismatches"] == []
 
 
-def test_adopts_an_untagged_user_with_the_exact_username_unless_told_not_to(world: World) -> None:
+def test_adopts_an_untagged_user_only_when_configured_and_approved(
+    world: World, results_table: str
+) -> None:
     world.emulator.add_user(
         world.iid,
         "hand.made@example.com",
@@ -349,15 +356,29 @@ def test_adopts_an_untagged_user_with_the_exact_username_unless_told_not_to(worl
         routing_profile_id=world.rp["Basic"],
     )
     world.add_people(person("h1", "hand.made@example.com"))
-    world.config["safety"]["adopt_existing"] = False
-    code, report, _ = world.cli("apply")
+    world.config["results"] = {"table": results_table}
+    before = world.snapshot()
+    code, report, _ = world.cli("apply")  # adopt_existing is false by default
     assert code == 0 and world.actions(report) == []
+    assert report["targets"][0]["not_adopted"] == ["hand.made@example.com"]
 
     world.config["safety"]["adopt_existing"] = True
-    code, report, _ = world.cli("apply")
-    assert world.kinds(report) == {"hand.made@example.com": "adopt"}
+    code, report, _ = world.cli("apply")  # configured, but nobody approved
+    (held,) = world.actions(report)
+    assert (held["action"], held["status"]) == ("adopt", "held")
+    assert "--approve-adoption" in held["error"]
+    assert world.snapshot() == before
+
+    code, report, _ = world.cli("apply", "--approve-adoption")
+    assert code == 0 and world.kinds(report) == {"hand.made@example.com": "adopt"}
+    (adopted,) = world.actions(report)
+    assert adopted["changes"]["kept_security_profiles"] == {"from": ["QA"], "to": ["QA"]}
     user = world.users()["hand.made@example.com"]
-    assert user["Tags"][TAG_SOURCE_ID] == "h1" and user["SecurityProfileIds"] == [world.sp["Agent"]]
+    assert user["Tags"][TAG_SOURCE_ID] == "h1"
+    # Adoption never takes a profile away: QA is kept next to what the group grants.
+    assert set(user["SecurityProfileIds"]) == {world.sp["Agent"], world.sp["QA"]}
+    code, report, _ = world.cli("apply")  # recorded: managed now, kept profile stays
+    assert code == 0 and world.actions(report) == []
 
 
 def test_throttling_slows_a_run_down_but_never_fails_it(world: World) -> None:

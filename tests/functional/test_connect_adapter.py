@@ -127,13 +127,16 @@ def test_connect_error_codes_survive_the_boundary(world: World) -> None:
     assert create.error is not None and "InvalidParameterException" in create.error
 
 
-def test_an_unmanaged_duplicate_is_refused_unless_adoption_is_allowed(world: World) -> None:
+def test_an_unmanaged_duplicate_is_never_taken_over_at_apply_time(world: World) -> None:
+    # Adoption is planned, approved and recorded (domain.adoption); a create that finds the
+    # username taken by somebody else's user leaves it alone, whatever it was told.
     world.emulator.add_user(
         world.iid,
         "taken@example.com",
         security_profile_ids=[world.sp["QA"]],
         routing_profile_id=world.rp["Basic"],
     )
+    before = world.users()["taken@example.com"]
     instance = ConnectInstance(client(world.emulator), world.iid)
     tags = {TAG_MANAGED: "true", TAG_SOURCE_ID: "t1"}
 
@@ -150,14 +153,13 @@ def test_an_unmanaged_duplicate_is_refused_unless_adoption_is_allowed(world: Wor
     refused = create()
     instance.apply([refused], adopt_existing=False)
     assert refused.status == ActionStatus.FAILED
-    assert refused.error is not None and "adopt_existing is false" in refused.error
+    assert refused.error is not None and "was not made by this run" in refused.error
 
-    adopted = create()
-    instance.apply([adopted], adopt_existing=True)
-    assert adopted.status == ActionStatus.APPLIED and adopted.user_id
-    taken = world.users()["taken@example.com"]
-    assert taken["Id"] == adopted.user_id and taken["SecurityProfileIds"] == [world.sp["Agent"]]
-    assert taken["Tags"] == tags
+    also_refused = create()
+    instance.apply([also_refused], adopt_existing=True)
+    assert also_refused.status == ActionStatus.FAILED
+    assert "security profiles this create would not grant" in (also_refused.error or "")
+    assert world.users()["taken@example.com"] == before
 
 
 def test_throttling_past_the_deadline_leaves_the_action_for_the_next_run(world: World) -> None:

@@ -333,6 +333,17 @@ def test_single_user_event_touches_only_that_user(stack: Stack) -> None:
     assert run["users_filter"] == ["jane.doe@example.com"]
 
 
+def test_single_user_event_for_nobody_in_scope_is_an_error_in_the_report(stack: Stack) -> None:
+    stack.directory["users"] = [person("u1", "jane.doe@example.com")]
+
+    report = stack.invoke({"users": ["jane.doe@exmaple.com"]})  # a typo in the domain
+
+    assert report["status"] == "partial"
+    assert report["users_not_found"] == ["jane.doe@exmaple.com"]
+    assert any("jane.doe@exmaple.com" in e and "nobody in scope" in e for e in report["errors"])
+    assert stack.users() == {} and actions(report) == []
+
+
 def test_held_deprovisioning_alerts_then_approve_event_releases_it(stack: Stack) -> None:
     people = [person(f"u{i}", f"agent{i}.x@example.com") for i in range(4)]
     stack.directory["users"] = list(people)
@@ -591,15 +602,16 @@ def template() -> dict[str, Any]:
 def test_the_templates_example_configuration_is_valid(template: dict[str, Any]) -> None:
     value = template["Resources"]["ConfigParameter"]["Properties"]["Value"]["Fn::If"][2]
     text, variables = value["Fn::Sub"]
-    assert set(variables) == {"SecretArn", "RoleArn"}
+    assert set(variables) == {"SecretArn", "TargetArns"}
+    instance = (
+        "arn:aws:connect:eu-central-1:123456789012:instance/11111111-2222-3333-4444-555555555555"
+    )
     substitutions = {
         "EntraTenantId": "00000000-0000-0000-0000-000000000000",
         "EntraClientId": "00000000-0000-0000-0000-000000000000",
         "SecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:connect-user-sync/entra-AbCdEf",
         "DirectoryGroupName": "CC-Agents",
-        "ConnectInstanceId": "11111111-2222-3333-4444-555555555555",
-        "AWS::Region": "eu-central-1",
-        "RoleArn": "null",
+        "TargetArns": instance,  # one instance; tests/unit/test_template_iam.py renders two
     }
     rendered = re.sub(r"\$\{([^}]+)\}", lambda m: substitutions[m.group(1)], text)
     config = parse_text(rendered, "template example")
@@ -615,6 +627,7 @@ def test_every_sample_event_is_understood(app: ModuleType) -> None:
         for p in sorted(EVENTS.glob("*.json"))
     }
     assert set(parsed) == {
+        "approve-adoption.json",
         "approve-deprovision.json",
         "dry-run.json",
         "remind.json",
@@ -625,6 +638,7 @@ def test_every_sample_event_is_understood(app: ModuleType) -> None:
     assert parsed["remind.json"].action == "remind"
     assert parsed["dry-run.json"].request.dry_run is True
     assert parsed["approve-deprovision.json"].request.approve_deprovision is True
+    assert parsed["approve-adoption.json"].request.approve_adoption is True
     assert parsed["single-user.json"].request.users == ("jane.doe@example.com",)
 
 
@@ -640,53 +654,8 @@ def test_the_schedules_send_events_the_handler_accepts(
         assert invocation.action == action and invocation.request.trigger == "schedule"
 
 
-def test_connect_permissions_are_scoped_to_the_instance(template: dict[str, Any]) -> None:
-    statements = template["Resources"]["SyncFunction"]["Properties"]["Policies"][0]["Statement"]
-    connect = [
-        s
-        for s in statements
-        if isinstance(s, dict)
-        and "Sid" in s
-        and any(
-            str(a).startswith("connect:")
-            for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
-        )
-    ]
-    assert connect
-    for statement in connect:
-        actions_ = (
-            [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
-        )
-        assert "connect:*" not in actions_
-        resources = (
-            statement["Resource"]
-            if isinstance(statement["Resource"], list)
-            else [statement["Resource"]]
-        )
-        for resource in resources:
-            assert resource != "*"
-            assert "instance/${ConnectInstanceId}" in resource["Fn::Sub"]
-    writes = {
-        a for s in connect for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
-    }
-    used = {
-        "CreateUser",
-        "DeleteUser",
-        "TagResource",
-        "UntagResource",
-        "UpdateUserIdentityInfo",
-        "UpdateUserPhoneConfig",
-        "UpdateUserRoutingProfile",
-        "UpdateUserSecurityProfiles",
-        "UpdateUserHierarchy",
-        "SearchUsers",
-        "DescribeUser",
-        "ListUsers",
-        "ListSecurityProfiles",
-        "ListRoutingProfiles",
-        "ListUserHierarchyGroups",
-    }
-    assert {f"connect:{a}" for a in used} <= writes
+# What the function's role may do in Connect (scoped to TargetInstanceArns, the managed
+# tag and the grantable profiles) is tested in tests/unit/test_template_iam.py.
 
 
 # --------------------------------------------------------------------------- reading it back

@@ -153,6 +153,37 @@ def test_the_sandbox_runs_an_export_through_plan_apply_runs_and_history(
     assert "Traceback" not in err
 
 
+def test_ctrl_c_while_the_sandbox_starts_or_prints_stops_it_cleanly(tmp_path: Path) -> None:
+    # The handlers are in place before the first line is printed: a Ctrl-C that lands
+    # while the banner is still being written only asks the sandbox to stop.
+    running = Sandbox(tmp_path)
+    try:
+        running.read_until("connect-user-sync sandbox:")
+        running.process.send_signal(signal.SIGINT)
+        running.read_until("Sandbox stopped", timeout=20)
+        assert running.process.wait(timeout=20) == 0
+        assert "Traceback" not in "".join(running.output)
+    finally:
+        running.stop()
+
+
+def test_a_stop_requested_before_the_sandbox_is_ready_is_honoured(tmp_path: Path) -> None:
+    import io
+
+    from connect_user_sync_emulators.sandbox import run_sandbox
+
+    stop = threading.Event()
+    stop.set()  # as if Ctrl-C came while the servers were starting
+    out = io.StringIO()
+    assert run_sandbox(tmp_path, out=out, stop=stop) == 0
+    lines = out.getvalue().splitlines()
+    assert lines[-2:] == [
+        "Stopping the sandbox...",
+        "Sandbox stopped. Its state lived in memory and is gone; the files stay.",
+    ]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+
+
 def test_ctrl_c_stops_the_sandbox_cleanly(tmp_path: Path) -> None:
     running = Sandbox(tmp_path)
     try:

@@ -117,9 +117,11 @@ def create() -> SyncAction:
     )
 
 
-def existing(tags: dict[str, str | None]) -> ConnectUser:
+def existing(
+    tags: dict[str, str | None], profiles: frozenset[str] = frozenset({"sp-1"})
+) -> ConnectUser:
     return ConnectUser(
-        "u-9", "arn:u-9", "ann@x.com", frozenset({"sp-old"}), "rp-1", None, None, "Ann", "Lee", tags
+        "u-9", "arn:u-9", "ann@x.com", profiles, "rp-2", None, None, "Ann", "Lee", tags
     )
 
 
@@ -130,7 +132,7 @@ def test_a_lost_create_response_is_carried_on_with_an_update() -> None:
     assert isinstance(decision, Takeover)
     update = decision.update
     assert (update.kind, update.user_id, update.arn) == (ActionKind.UPDATE, "u-9", "arn:u-9")
-    assert set(update.changes) == {"security_profile_ids", "phone"}
+    assert set(update.changes) == {"routing_profile_id", "phone"}
     assert update.set_tags == {}  # the tags are already right
 
 
@@ -139,7 +141,13 @@ def test_a_lost_create_response_is_carried_on_with_an_update() -> None:
     [
         (None, True, "SearchUsers cannot find it"),
         (existing({TAG_MANAGED: "true", TAG_SOURCE_ID: "s2"}), True, "for directory user s2"),
-        (existing({}), False, "adopt_existing is false"),
+        (existing({}), False, "was not made by this run"),
+        # Holding a profile this create would not grant (an Admin): somebody else's user.
+        (
+            existing({TAG_MANAGED: "true", TAG_SOURCE_ID: "s1"}, frozenset({"sp-1", "sp-admin"})),
+            True,
+            "security profiles this create would not grant",
+        ),
     ],
 )
 def test_a_taken_username_is_left_alone_when_it_is_not_ours_to_take(

@@ -26,7 +26,8 @@ def test_minimal_document_gets_the_documented_defaults() -> None:
     config = parse_config(base())
     assert config.username.attribute == "upn" and config.username.lowercase is False
     assert config.safety.max_deprovision == 25 and config.safety.max_deprovision_percent == 10
-    assert config.safety.adopt_existing is True
+    assert config.safety.adopt_existing is False  # adoption is explicit (and approved)
+    assert config.safety.protected_security_profiles is None  # i.e. [Admin]
     assert config.groups[0].phone.phone_type == "SOFT_PHONE"
 
 

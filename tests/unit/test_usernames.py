@@ -61,9 +61,20 @@ def test_invalid_usernames_say_why(value: str, says: str) -> None:
     assert problem is not None and says in problem
 
 
-def test_guest_hint_names_the_fix() -> None:
-    result = derive_username({"upn": "x_y.com#EXT#@t.onmicrosoft.com"}, "upn")
-    assert result.username is None and "username.attribute: mail" in (result.problem or "")
+@pytest.mark.parametrize(
+    ("attributes", "offered"),
+    [
+        ({"upn": None, "mail": None}, "mail"),  # Entra ID
+        ({"upn": None, "email": None, "login": None, "username": None}, "email"),  # file
+    ],
+)
+def test_guest_hint_names_the_attribute_the_source_offers(
+    attributes: dict[str, str | None], offered: str
+) -> None:
+    guest = "x_y.com#EXT#@t.onmicrosoft.com"
+    result = derive_username({**attributes, "upn": guest}, "upn")
+    assert result.username is None
+    assert f"username.attribute: {offered})" in (result.problem or "")
 
 
 def test_missing_attribute_is_reported_not_guessed() -> None:

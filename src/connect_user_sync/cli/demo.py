@@ -10,16 +10,18 @@ from __future__ import annotations
 from rich.console import Console
 from rich.rule import Rule
 
-from connect_user_sync.cli.render import render_report
+from connect_user_sync.cli.render import console_for, render_report
 from connect_user_sync.config import parse_config
 from connect_user_sync.service import RunOutcome, RunRequest, run_sync
+
+DEMO_ROWS = 25  # rows per table; each table says how many more there are
 
 
 def run_demo(source: str = "file", users: int = 200, console: Console | None = None) -> int:
     """Run the demo; 0 when the second apply planned nothing, else 1."""
     from connect_user_sync_emulators.demo import demo_world
 
-    out = console or Console(highlight=False)
+    out = console or console_for()
     with demo_world(source, users) as world:
         config = parse_config(world.document)
         out.print(Rule("connect-user-sync demo"))
@@ -42,7 +44,7 @@ def run_demo(source: str = "file", users: int = 200, console: Console | None = N
             out.print(Rule(title))
             before = world.connect_calls()
             outcome = run_sync(config, request)
-            render_report(outcome.report, out)
+            render_report(outcome.report, out, limit=DEMO_ROWS)
             out.print(
                 f"[dim]{world.connect_calls() - before} Connect API calls, "
                 f"exit code {outcome.exit_code}[/dim]"

@@ -8,19 +8,23 @@ and demo support: they are imported only when one of these verbs runs.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 
 from connect_user_sync import __version__
 from connect_user_sync.cli import results
 from connect_user_sync.cli.progress import TerminalProgress
 from connect_user_sync.config import SOURCE_TYPES, ConfigError, load_config
-from connect_user_sync.service import EXIT_USAGE, RunOutcome, RunRequest, run_sync
-from connect_user_sync.wiring import build_alerter, build_store
+from connect_user_sync.domain.bounded import capped, printable
+from connect_user_sync.domain.report_json import iter_json
+from connect_user_sync.service import EXIT_DIRECTORY, EXIT_USAGE, RunOutcome, RunRequest, run_sync
+from connect_user_sync.wiring import build_alerter, build_ledger, build_store
 
 PROG = "connect-user-sync"
 DEMO_EXTRA_HINT = "install the demo extra: pip install -e '.[demo]' (make demo does)"
+DEBUG_HELP = "on an unexpected error, print the Python traceback as well"
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report it
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -28,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
         prog=PROG, description="Keep Amazon Connect users in step with your identity provider."
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, text in (
         ("plan", "show what apply would do; writes nothing"),
@@ -38,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
             "--config", required=True, metavar="PATH", help="YAML or JSON configuration file"
         )
         sub.add_argument("--format", choices=("table", "json"), default="table")
+        sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
         sub.add_argument(
             "--user",
             action="append",
@@ -45,11 +51,24 @@ def _parser() -> argparse.ArgumentParser:
             metavar="NAME",
             help="limit the run to this directory user (username or directory id); repeatable",
         )
+        sub.add_argument(
+            "--limit",
+            type=_row_limit,
+            default=None,
+            metavar="N",
+            help="table format: at most N rows per table, saying how many more (default: all)",
+        )
         if name == "apply":
             sub.add_argument(
                 "--approve-deprovision",
                 action="store_true",
                 help="let through deprovisioning that the safety limits held back",
+            )
+            sub.add_argument(
+                "--approve-adoption",
+                action="store_true",
+                help="let this tool take over existing Connect users it would adopt "
+                "(needs safety.adopt_existing; also records users an older version tagged)",
             )
         sub.set_defaults(handler=_plan if name == "plan" else _apply)
     demo = commands.add_parser(
@@ -74,16 +93,31 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def print_outcome(outcome: RunOutcome, fmt: str) -> None:
+def _row_limit(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return int(text)
+
+
+def print_outcome(outcome: RunOutcome, fmt: str, limit: int | None = None) -> None:
     if fmt == "json":
-        sys.stdout.write(json.dumps(outcome.report.to_json(), indent=2, default=str) + "\n")
+        # Written as it is encoded: a report of 50,000 actions is never one string in memory.
+        for text in iter_json(outcome.report):
+            sys.stdout.write(text)
+        sys.stdout.write("\n")
         sys.stdout.flush()
         return
-    from rich.console import Console
+    from connect_user_sync.cli.render import console_for, render_report
 
-    from connect_user_sync.cli.render import render_report
-
-    render_report(outcome.report, Console(highlight=False))
+    try:
+        render_report(outcome.report, console_for(), limit=limit)
+    except Exception as exc:  # the run is done: its report must reach the person anyway
+        print(
+            f"{PROG}: the table could not be drawn ({type(exc).__name__}: {exc}); "
+            "the run report follows as JSON",
+            file=sys.stderr,
+        )
+        print_outcome(outcome, "json")
 
 
 def run_command(args: argparse.Namespace, dry_run: bool) -> int:
@@ -96,6 +130,7 @@ def run_command(args: argparse.Namespace, dry_run: bool) -> int:
         dry_run=dry_run,
         users=tuple(args.user),
         approve_deprovision=bool(getattr(args, "approve_deprovision", False)),
+        approve_adoption=bool(getattr(args, "approve_adoption", False)),
         trigger="cli",
     )
     progress = TerminalProgress()
@@ -105,6 +140,7 @@ def run_command(args: argparse.Namespace, dry_run: bool) -> int:
             request,
             store=build_store(config),
             alerter=build_alerter(config),
+            ledger=build_ledger(config),
             progress=progress,
         )
     except ConfigError as exc:
@@ -112,7 +148,7 @@ def run_command(args: argparse.Namespace, dry_run: bool) -> int:
         print(f"{PROG}: {exc}\nNothing was changed.", file=sys.stderr)
         return EXIT_USAGE
     progress.close()
-    print_outcome(outcome, args.format)
+    print_outcome(outcome, args.format, getattr(args, "limit", None))
     return outcome.exit_code
 
 
@@ -160,7 +196,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     handler: Callable[[argparse.Namespace], int] = args.handler
-    return int(handler(args))
+    try:
+        return int(handler(args))
+    except KeyboardInterrupt:
+        print(
+            f"{PROG}: interrupted. A run that had started is recorded as interrupted (with a "
+            "results table); the next run plans from live state and carries on.",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # the one boundary: a message and an exit code, never a traceback
+        return unexpected(exc, debug=bool(getattr(args, "debug", False)))
+
+
+def unexpected(exc: BaseException, *, debug: bool) -> int:
+    """Report an error nobody anticipated: one line, the traceback only with ``--debug``."""
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    print(
+        f"{PROG}: unexpected error: {type(exc).__name__}: {printable(capped(str(exc), 500))}. "
+        "A run that had started reports status failed. "
+        + ("" if debug else "Run again with --debug to see where it happened."),
+        file=sys.stderr,
+    )
+    return EXIT_DIRECTORY
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -148,34 +148,34 @@ def _runs(args: argparse.Namespace) -> None:
     if args.format == "json":
         _print_json({"runs": runs})
         return
-    from rich.table import Table
+    from connect_user_sync.cli.render import new_table, plain
 
-    table = Table(title=f"Latest {len(runs)} run(s)", title_justify="left")
-    table.add_column("started", no_wrap=True)
-    table.add_column("run id", no_wrap=True)
-    table.add_column("trigger")
-    table.add_column("status")
-    table.add_column("changes")
-    for column in (HELD, FAILED, "mismatches", "in scope", "errors"):
-        table.add_column(column, justify="right")
+    table = new_table(
+        "started", "run id", "trigger", "status", "changes", HELD, FAILED, "mismatches",
+        "in scope", "errors",
+    )  # fmt: skip
+    table.title, table.title_justify = f"Latest {len(runs)} run(s)", "left"
+    for column in table.columns[5:]:
+        column.justify = "right"
     for run in runs:
         counts = _summed_counts(run.get("targets") or [])
         changes = ", ".join(f"{counts[k]} {k}" for k in ACTION_COLUMNS if counts.get(k)) or "none"
         status = str(run.get("status"))
         if run.get("dry_run"):
             status += " (dry run)"
-        table.add_row(
-            str(run.get("started_at", "")),
-            str(run.get("run_id", "")),
-            str(run.get("trigger") or ""),
+        cells = (
+            run.get("started_at", ""),
+            run.get("run_id", ""),
+            run.get("trigger") or "",
             status,
             changes,
-            str(run.get(HELD, 0)),
-            str(sum(int(t.get(FAILED, 0)) for t in run.get("targets") or [])),
-            str(sum((run.get("mismatch_counts") or {}).values())),
-            str(run.get("users_in_scope", "")),
-            str(run.get("error_count", 0)),
+            run.get(HELD, 0),
+            sum(int(t.get(FAILED, 0)) for t in run.get("targets") or []),
+            sum((run.get("mismatch_counts") or {}).values()),
+            run.get("users_in_scope", ""),
+            run.get("error_count", 0),
         )
+        table.add_row(*(plain(c) for c in cells))
     _print_table(table, empty="No runs recorded yet.", rows=len(runs))
 
 
@@ -186,28 +186,42 @@ def _history(args: argparse.Namespace) -> None:
     if args.format == "json":
         _print_json({"username": args.username, "history": entries})
         return
-    from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=f"History of {args.username}", title_justify="left")
-    for column in ("when", "run id", "what", "status", "instance", "details"):
-        table.add_column(column, overflow="fold")
+    from connect_user_sync.cli.render import (
+        WORD_CHARS,
+        action_cells,
+        action_from_item,
+        new_table,
+        plain,
+        sentence,
+    )
+
+    # The rows of plan and apply, with when and where each happened.
+    table = new_table("when", "run id", "instance", "action", "changes", "status")
+    table.title = Text(f"History of {args.username}")
+    table.title_justify = "left"
     for entry in entries:
+        when, run_id = plain(entry.get("started_at", "")), plain(entry.get("run_id", ""))
+        instance = plain(entry.get("instance_id") or "")
+        note = " (dry run)" if entry.get("dry_run") else ""
         if entry.get("type") == "mismatch":
-            what, status = f"mismatch: {entry.get('kind')}", "skipped"
-            details = str(entry.get("detail") or "")
+            cells = [
+                plain(f"mismatch: {entry.get('kind')}", style="magenta"),
+                sentence(str(entry.get("detail") or ""), word=WORD_CHARS),
+                plain(f"skipped{note}"),
+            ]
         else:
-            what, status = str(entry.get("action")), str(entry.get("status"))
-            details = _changes(entry.get("changes") or {}) or str(entry.get("error") or "")
-        if entry.get("dry_run"):
-            status += " (dry run)"
-        table.add_row(
-            str(entry.get("started_at", "")),
-            str(entry.get("run_id", "")),
-            what,
-            status,
-            str(entry.get("instance_id") or ""),
-            details,
-        )
+            try:
+                kind, _user, changes, status = action_cells(action_from_item(entry), note=note)
+            except ValueError:  # written by a newer version: show it as it is
+                kind, changes, status = (
+                    plain(entry.get("action")),
+                    plain(entry.get("changes")),
+                    plain(f"{entry.get('status')}{note}"),
+                )
+            cells = [kind, changes, status]
+        table.add_row(when, run_id, instance, *cells)
     _print_table(
         table,
         empty=f"Nothing recorded for {args.username!r} (usernames are case-sensitive).",
@@ -223,27 +237,17 @@ def _summed_counts(targets: Sequence[Mapping[str, Any]]) -> dict[str, int]:
     return total
 
 
-def _changes(changes: Mapping[str, Any]) -> str:
-    parts = []
-    for name, change in changes.items():
-        if isinstance(change, Mapping):
-            parts.append(f"{name}: {change.get('from')} -> {change.get('to')}")
-        else:
-            parts.append(f"{name}: {change}")
-    return "; ".join(parts)
-
-
 def _print_json(document: Mapping[str, Any]) -> None:
     sys.stdout.write(json.dumps(document, indent=2, sort_keys=True, default=str) + "\n")
     sys.stdout.flush()
 
 
 def _print_table(table: Any, *, empty: str, rows: int) -> None:
-    from rich.console import Console
+    from connect_user_sync.cli.render import console_for, print_table
 
-    # Piped output has no terminal width; do not squeeze run ids into 80 columns.
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    # Piped output has no terminal width: COLUMNS, or a wide default (never 80 columns).
+    console = console_for()
     if rows == 0:
-        console.print(empty)
+        console.print(empty, markup=False, soft_wrap=True)
         return
-    console.print(table)
+    print_table(console, table)

@@ -10,6 +10,7 @@ import codecs
 from typing import TYPE_CHECKING
 
 from connect_user_sync.config.model import FILE_USER_FIELDS, FileSourceConfig
+from connect_user_sync.domain.bounded import shown
 from connect_user_sync.errors import ConfigError
 
 if TYPE_CHECKING:  # parser imports this module: only the type crosses back
@@ -25,7 +26,7 @@ def parse_file_source(sub: _Section) -> FileSourceConfig:
     except LookupError:
         raise ConfigError(
             sub.at("encoding"),
-            f"{encoding!r} is not a known text encoding",
+            f"{shown(encoding)} is not a known text encoding",
             "use the export's encoding, e.g. utf-8 (the default), cp1252 (Excel on Windows) or latin-1",
         ) from None
     delimiter = sub.get("delimiter", str)
@@ -34,7 +35,7 @@ def parse_file_source(sub: _Section) -> FileSourceConfig:
         if len(delimiter) != 1 or delimiter in '"\r\n':
             raise ConfigError(
                 sub.at("delimiter"),
-                f"{delimiter!r} is not a single separator character",
+                f"{shown(delimiter)} is not a single separator character",
                 "use ',', ';', '|' or tab (written tab or \"\\t\"), or remove it to detect , ; and tab",
             )
     columns: list[tuple[str, str]] = []
@@ -53,7 +54,7 @@ def parse_file_source(sub: _Section) -> FileSourceConfig:
         ):
             raise ConfigError(
                 sub.at("active_values"),
-                f"{raw_active!r} holds a value YAML read as a boolean or number",
+                f"{shown(raw_active)} holds a value YAML read as a boolean or number",
                 "quote each value as the export spells it, e.g. active_values: ['Yes', 'Active']",
             )
         active_values = tuple(v.strip() for v in sub.string_list("active_values"))

@@ -126,12 +126,17 @@ class DeprovisionConfig:
     disabled_routing_profile: str | None = None
 
 
+DEFAULT_PROTECTED_PROFILES = ("Admin",)
+
+
 @dataclass(frozen=True)
 class SafetyConfig:
     max_deprovision: int = 25
     max_deprovision_percent: float = 10
     protected_usernames: frozenset[str] = frozenset()
-    adopt_existing: bool = True
+    adopt_existing: bool = False
+    # None: the default, [Admin], which an instance without an Admin profile may lack.
+    protected_security_profiles: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

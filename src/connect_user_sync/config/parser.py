@@ -12,11 +12,11 @@ the Lambda layer free of pydantic-core.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import replace
 from pathlib import Path
 
+from connect_user_sync.config.document import MAX_BYTES, decode, load_document
 from connect_user_sync.config.file_section import parse_file_source
 from connect_user_sync.config.model import (
     DEPROVISION_ACTIONS,
@@ -34,6 +34,7 @@ from connect_user_sync.config.section import REGION as _REGION
 from connect_user_sync.config.section import ROLE_ARN as _ROLE_ARN
 from connect_user_sync.config.section import ROLE_ARN_EXAMPLE, Section
 from connect_user_sync.config.sources import parse_idp_source
+from connect_user_sync.domain.bounded import shown
 from connect_user_sync.domain.models import GroupRule, PhoneSettings
 from connect_user_sync.domain.usernames import normalize
 from connect_user_sync.errors import ConfigError
@@ -80,7 +81,7 @@ def _parse_username(root: _Section, source_type: str) -> UsernameConfig:
     if attribute not in allowed:
         raise ConfigError(
             sec.at("attribute"),
-            f"{attribute!r} is not an attribute the {source_type} source offers",
+            f"{shown(attribute)} is not an attribute the {source_type} source offers",
             f"use one of {', '.join(allowed)}, matching the claim your IdP sends as RoleSessionName",
         )
     return UsernameConfig(attribute, bool(sec.get("lowercase", bool, False)))
@@ -136,7 +137,7 @@ def _parse_groups(root: _Section) -> tuple[GroupRule, ...]:
         if label in seen:
             raise ConfigError(
                 sec.at("id" if gid else "name"),
-                f"group {label!r} is listed twice",
+                f"group {shown(label)} is listed twice",
                 "merge the two entries",
             )
         seen.add(label)
@@ -243,7 +244,13 @@ def _parse_deprovision(root: _Section) -> DeprovisionConfig:
 def _parse_safety(root: _Section) -> SafetyConfig:
     sec = root.section("safety") or _Section({}, "safety")
     sec.check_keys(
-        ("max_deprovision", "max_deprovision_percent", "protected_usernames", "adopt_existing")
+        (
+            "max_deprovision",
+            "max_deprovision_percent",
+            "protected_usernames",
+            "protected_security_profiles",
+            "adopt_existing",
+        )
     )
     limit = sec.get("max_deprovision", int, 25)
     percent = sec.get("max_deprovision_percent", float, 10.0)
@@ -262,7 +269,13 @@ def _parse_safety(root: _Section) -> SafetyConfig:
             "give a percentage between 0 and 100",
         )
     protected = frozenset(normalize(name) for name in sec.string_list("protected_usernames"))
-    return SafetyConfig(limit, percent, protected, bool(sec.get("adopt_existing", bool, True)))
+    profiles = (
+        tuple(sec.string_list("protected_security_profiles"))
+        if sec.data.get("protected_security_profiles") is not None
+        else None
+    )
+    adopt = bool(sec.get("adopt_existing", bool, False))
+    return SafetyConfig(limit, percent, protected, adopt, profiles)
 
 
 def parse_config(document: object) -> Config:
@@ -292,41 +305,40 @@ def parse_config(document: object) -> Config:
 
 
 def parse_text(text: str, origin: str = "config") -> Config:
-    """Parse YAML or JSON text (JSON is tried first; YAML is a superset anyway)."""
-    try:
-        document = json.loads(text)
-    except ValueError:
-        import yaml
+    """Parse YAML or JSON text (JSON is tried first; YAML is a superset anyway).
 
-        try:
-            document = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = (
-                f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
-            )
-            raise ConfigError(
-                f"{origin} ({where})",
-                f"not valid YAML or JSON: {getattr(exc, 'problem', exc)}",
-                "fix the syntax at that position",
-            ) from exc
+    YAML aliases and nesting are limited and every parser failure is a ``ConfigError``
+    (``config.document``).
+    """
+    document = load_document(text, origin)
     if document is None:
         raise ConfigError(origin, "the document is empty", "start from the example in the README")
-    return parse_config(document)
+    try:
+        return parse_config(document)
+    except ConfigError:
+        raise
+    except Exception as exc:  # whatever the document holds, a message and no traceback
+        raise ConfigError(
+            origin,
+            f"the document cannot be read: {type(exc).__name__}: {shown(str(exc))}",
+            "compare it with the example in the README (keys are plain words, values "
+            "strings, numbers, lists or mappings)",
+        ) from None
 
 
 def load_config(path: str | Path) -> Config:
     """Read and validate a configuration file. Relative source paths stay as written."""
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        with file.open("rb") as handle:  # bounded: /dev/zero must not fill the memory
+            data = handle.read(MAX_BYTES + 1)
     except OSError as exc:
         raise ConfigError(
             "--config",
             f"cannot read {file}: {exc.strerror or exc}",
             "give the path of an existing YAML or JSON file",
         ) from exc
-    config = parse_text(text, str(file))
+    config = parse_text(decode(data, str(file)), str(file))
     if config.source.file and "://" not in config.source.file.path:
         # A relative directory path is relative to the config file, not to the cwd.
         resolved = (file.parent / config.source.file.path).resolve()

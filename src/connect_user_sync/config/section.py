@@ -10,6 +10,8 @@ import re
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
+from connect_user_sync.domain.bounded import capped, printable, shown
+from connect_user_sync.domain.names import closest
 from connect_user_sync.errors import ConfigError
 
 T = TypeVar("T")
@@ -18,6 +20,15 @@ T = TypeVar("T")
 REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$")
 ROLE_ARN_EXAMPLE = "arn:aws:iam::ACCOUNT:role/NAME"
+
+# Keys whose value is a secret, or where one is easily pasted by mistake (an ARN key): a
+# message about them never quotes the value, whatever its type.
+SECRET_KEYS = frozenset({"client_secret", "api_token", "secret_key", "private_key"})
+NOT_SHOWN = "(the value is not shown: this key may hold a secret)"
+
+
+def is_secret_key(key: str) -> bool:
+    return key in SECRET_KEYS or (key.endswith("_arn") and ("secret" in key or "key" in key))
 
 
 class Section:
@@ -39,13 +50,13 @@ class Section:
     def check_keys(self, allowed: tuple[str, ...]) -> None:
         for key in self.data:
             if key not in allowed:
-                close = [a for a in allowed if a.replace("_", "") == str(key).replace("_", "")]
+                match = closest(str(key), allowed)
                 hint = (
-                    f"did you mean '{close[0]}'?"
-                    if close
-                    else f"allowed here: {', '.join(allowed)}"
+                    f"did you mean '{match}'?" if match else f"allowed here: {', '.join(allowed)}"
                 )
-                raise ConfigError(self.at(str(key)), "unknown key", f"remove it; {hint}")
+                raise ConfigError(
+                    self.at(printable(capped(str(key), 80))), "unknown key", f"remove it; {hint}"
+                )
 
     def get(
         self, key: str, kind: type[T], default: T | None = None, *, required: bool = False
@@ -62,7 +73,8 @@ class Section:
         if wrong_bool or not isinstance(value, kind):
             raise ConfigError(
                 self.at(key),
-                f"expected {kind.__name__}, got {type(value).__name__} {value!r}",
+                f"expected {kind.__name__}, got {type(value).__name__} "
+                + (NOT_SHOWN if is_secret_key(key) else shown(value)),
                 f"give '{key}' a {kind.__name__} value",
             )
         return value
@@ -83,7 +95,12 @@ class Section:
     ) -> str | None:
         value = self.text(key, required=required)
         if value is not None and not pattern.match(value):
-            raise ConfigError(self.at(key), f"{value!r} is not valid", f"use the form {example}")
+            quoted = f"a value of {len(value)} characters {NOT_SHOWN}"
+            raise ConfigError(
+                self.at(key),
+                f"{quoted if is_secret_key(key) else shown(value)} is not valid",
+                f"use the form {example}",
+            )
         return value
 
     def choice(self, key: str, choices: tuple[str, ...], default: str | None = None) -> str:
@@ -91,7 +108,7 @@ class Section:
         if value not in choices:
             raise ConfigError(
                 self.at(key),
-                f"{value!r} is not one of {', '.join(choices)}",
+                f"{shown(value)} is not one of {', '.join(choices)}",
                 f"set '{key}' to one of {', '.join(choices)}",
             )
         return value
@@ -111,7 +128,7 @@ class Section:
         if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
             raise ConfigError(
                 self.at(key),
-                f"expected a list of names, got {value!r}",
+                f"expected a list of names, got {shown(value)}",
                 f"write '{key}: [Name1, Name2]'",
             )
         return value

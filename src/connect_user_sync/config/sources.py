@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from connect_user_sync.config.model import (
+    Config,
     DuoSourceConfig,
     EntraSourceConfig,
     IdentityCenterSourceConfig,
@@ -16,6 +17,7 @@ from connect_user_sync.config.model import (
     SourceConfig,
 )
 from connect_user_sync.config.section import REGION, ROLE_ARN, ROLE_ARN_EXAMPLE, Section
+from connect_user_sync.domain.bounded import shown
 from connect_user_sync.errors import ConfigError
 
 SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$")
@@ -70,7 +72,7 @@ def parse_entra(sub: Section) -> EntraSourceConfig:
     if not graph_url.startswith("https://"):
         raise ConfigError(
             sub.at("graph_url"),
-            f"{graph_url!r} is not an https URL",
+            f"{shown(graph_url)} is not an https URL",
             f"use {DEFAULT_GRAPH} or your national cloud's Graph URL",
         )
     return EntraSourceConfig(
@@ -97,7 +99,9 @@ def parse_okta(sub: Section) -> OktaSourceConfig:
     org_url = sub.required_text("org_url")
     if not ORG_URL.match(org_url):
         raise ConfigError(
-            sub.at("org_url"), f"{org_url!r} is not an org URL", "use https://YOUR-ORG.okta.com"
+            sub.at("org_url"),
+            f"{shown(org_url)} is not an org URL",
+            "use https://YOUR-ORG.okta.com",
         )
     token_arn, token = secret_pair(sub, "api_token_secret_arn", "api_token")
     key_arn, key = secret_pair(sub, "private_key_secret_arn", "private_key")
@@ -154,3 +158,30 @@ def parse_idp_source(kind: str, sub: Section) -> SourceConfig:
     if kind == "identity_center":
         return SourceConfig(kind, identity_center=parse_identity_center(sub))
     return SourceConfig(kind, duo=parse_duo(sub))
+
+
+# (source type, inline key, ARN key) of every secret a source takes.
+SECRET_KEYS = (
+    ("entra", "client_secret", "client_secret_arn"),
+    ("okta", "api_token", "api_token_secret_arn"),
+    ("okta", "private_key", "private_key_secret_arn"),
+    ("duo", "secret_key", "secret_key_arn"),
+)
+
+
+def refuse_inline_secrets(config: Config) -> None:
+    """For the Lambda function: secrets come from Secrets Manager by ARN, never inline.
+
+    A secret written into the configuration document sits in plain text in the SSM
+    parameter (and its history) for anyone who may read it. The value is never quoted.
+    """
+    for kind, inline_key, arn_key in SECRET_KEYS:
+        section = getattr(config.source, kind)
+        if section is not None and getattr(section, inline_key):
+            raise ConfigError(
+                f"source.{kind}.{inline_key}",
+                "a secret is written inline in the configuration; the function takes "
+                "secrets from Secrets Manager only (the value is not shown)",
+                f"store it in Secrets Manager, give its ARN as source.{kind}.{arn_key} and "
+                f"remove {inline_key}; then rotate the secret, since the parameter held it",
+            )

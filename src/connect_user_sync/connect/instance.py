@@ -11,84 +11,35 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
 from connect_user_sync.connect.catalog import read_catalog
-from connect_user_sync.connect.throttle import DeadlineReached, RateLimiter
-from connect_user_sync.domain.catalog import Catalog
-from connect_user_sync.domain.models import (
-    ActionKind,
-    ActionStatus,
-    ConnectUser,
-    PhoneSettings,
-    SyncAction,
+from connect_user_sync.connect.schedule import (
+    THROTTLE_CODES,
+    THROTTLE_RETRY,
+    TRANSIENT_RETRY,
+    WriteScheduler,
 )
-from connect_user_sync.domain.takeover import Refusal, after_duplicate
+from connect_user_sync.connect.throttle import DeadlineReached, RateLimiter
+from connect_user_sync.connect.writes import (
+    SEARCH_PAGE,
+    Shared,
+    Writer,
+    phone_config,
+    search_username,
+    user_from_search,
+)
+from connect_user_sync.domain.catalog import Catalog
+from connect_user_sync.domain.lookup import ConnectLookup, ConnectQuery
+from connect_user_sync.domain.models import ActionStatus, ConnectUser, SyncAction
 from connect_user_sync.errors import PermanentError, TransientError
 from connect_user_sync.retry import RetryBudget, RetryPolicy
 
-SEARCH_PAGE = 500
-MAX_TAGS = 50
-MAX_FIRST_NAME = 255
-MAX_LAST_NAME = 300
-THROTTLE_CODES = frozenset({"ThrottlingException", "TooManyRequestsException"})
 TRANSIENT_CODES = frozenset(
     {"InternalServiceException", "ServiceUnavailableException", "InternalFailure"}
 )
-# Throttling only slows a run down: many patient retries. Server errors: a few.
-THROTTLE_RETRY = RetryPolicy(max_attempts=41, base=0.25, cap=10.0, max_total_wait=600.0)
-TRANSIENT_RETRY = RetryPolicy(max_attempts=5, base=0.25, cap=10.0, max_total_wait=60.0)
 NOT_STARTED = "not started before the run's deadline; the next run will do it"
-
-
-def user_from_search(item: Mapping[str, Any]) -> ConnectUser:
-    """A ``ConnectUser`` from one SearchUsers result.
-
-    SearchUsers reports ``PhoneConfig.AfterContactWorkTimeLimit`` in milliseconds, where
-    DescribeUser, CreateUser and UpdateUserPhoneConfig use seconds (the Connect API model's
-    documentation of ``UserPhoneConfig`` says so). This is the one place that converts:
-    everything past it, the plan included, is in seconds.
-    """
-    phone = item.get("PhoneConfig")
-    identity = item.get("IdentityInfo") or {}
-    return ConnectUser(
-        user_id=item["Id"],
-        arn=item.get("Arn", ""),
-        username=item["Username"],
-        security_profile_ids=frozenset(item.get("SecurityProfileIds") or ()),
-        routing_profile_id=item.get("RoutingProfileId"),
-        hierarchy_group_id=item.get("HierarchyGroupId") or None,
-        phone=PhoneSettings(
-            phone.get("PhoneType", "SOFT_PHONE"),
-            bool(phone.get("AutoAccept", False)),
-            round(int(phone.get("AfterContactWorkTimeLimit") or 0) / 1000),
-            phone.get("DeskPhoneNumber") or None,
-        )
-        if phone
-        else None,
-        first_name=identity.get("FirstName") or None,
-        last_name=identity.get("LastName") or None,
-        tags=dict(item.get("Tags") or {}),
-    )
-
-
-def phone_config(phone: PhoneSettings) -> dict[str, Any]:
-    """``PhoneConfig`` for CreateUser and UpdateUserPhoneConfig (seconds)."""
-    config: dict[str, Any] = {
-        "PhoneType": phone.phone_type,
-        "AutoAccept": phone.auto_accept,
-        "AfterContactWorkTimeLimit": phone.after_contact_work_timeout,
-    }
-    if phone.desk_phone_number:
-        config["DeskPhoneNumber"] = phone.desk_phone_number
-    return config
-
-
-def _identity(first: str | None, last: str | None, email: str | None) -> dict[str, str]:
-    values = {"FirstName": first, "LastName": last, "Email": email}
-    return {k: v for k, v in values.items() if v}
 
 
 def _snake(operation: str) -> str:
@@ -104,7 +55,7 @@ class ConnectInstance:
         instance_id: str,
         *,
         limiter: RateLimiter | None = None,
-        workers: int = 6,
+        workers: int = 8,
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.monotonic,
@@ -129,11 +80,14 @@ class ConnectInstance:
         """
         throttled = self._budget(THROTTLE_RETRY, deadline)
         failing = self._budget(TRANSIENT_RETRY, deadline)
+        bucket = self.limiter.bucket(operation)
         while True:
-            self.limiter.bucket(operation).acquire(deadline)
+            sent_at = bucket.acquire(deadline)
             try:
                 return self._send(operation, params)
             except TransientError as exc:
+                if exc.code in THROTTLE_CODES:
+                    bucket.slow_down(sent_at)  # the quota is tighter than we thought
                 budget = throttled if exc.code in THROTTLE_CODES else failing
                 delay = budget.next_delay(exc.retry_after)
                 if delay is None:
@@ -154,11 +108,14 @@ class ConnectInstance:
         from botocore.exceptions import BotoCoreError, ClientError
 
         method = getattr(self.client, _snake(operation))
+        self.limiter.count(operation)  # every request, for the run's metrics
         try:
             result: dict[str, Any] = method(**params)
         except ClientError as exc:
             error = exc.response.get("Error", {})
             code = str(error.get("Code", ""))
+            if code in THROTTLE_CODES:
+                self.limiter.count(operation, throttled=True)
             message = f"{operation}: {code}: {error.get('Message') or exc}"
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
             if code in THROTTLE_CODES or code in TRANSIENT_CODES or status >= 500:
@@ -200,23 +157,27 @@ class ConnectInstance:
 
     def read_users(self) -> list[ConnectUser]:
         """Every user of the instance, 500 to a SearchUsers page, with tags."""
-        return [user_from_search(i) for i in self.pages("SearchUsers", "Users", SEARCH_PAGE)]
+        share = Shared()
+        pages = self.pages("SearchUsers", "Users", SEARCH_PAGE)
+        return [user_from_search(item, share) for item in pages]
+
+    def lookup_users(self, query: ConnectQuery) -> ConnectLookup:
+        """Only the users an on-demand run needs, in a few searches (``connect.lookup``)."""
+        from connect_user_sync.connect.lookup import lookup_users
+
+        return lookup_users(self, query)
 
     def find_user(self, username: str, *, deadline: float | None = None) -> ConnectUser | None:
         """The user with exactly this (case-sensitive) username, or None."""
-        criteria = {
-            "StringCondition": {
-                "FieldName": "Username",
-                "Value": username,
-                "ComparisonType": "EXACT",
-            }
-        }
-        for item in self.pages(
-            "SearchUsers", "Users", SEARCH_PAGE, deadline=deadline, SearchCriteria=criteria
-        ):
-            if item.get("Username") == username:
-                return user_from_search(item)
-        return None
+        program = search_username(self.instance_id, username)
+        try:
+            operation, params = next(program)
+            while True:
+                response = self.call(operation, deadline=deadline, **params)
+                operation, params = program.send(response)
+        except StopIteration as end:
+            found: ConnectUser | None = end.value
+            return found
 
     def catalog(self) -> Catalog:
         return read_catalog(self.pages)
@@ -230,150 +191,41 @@ class ConnectInstance:
         deadline: float | None = None,
         adopt_existing: bool = True,
         on_done: Callable[[SyncAction], None] | None = None,
+        announce: Callable[[SyncAction], None] | None = None,
     ) -> None:
         """Carry out the planned actions side by side, recording each outcome on the action.
 
-        A failing user never stops the run. Once ``deadline`` (a ``time.monotonic`` value)
-        is near, actions not yet started stay ``planned`` with a note; the next run's fresh
-        plan picks them up.
+        Every operation's bucket is kept busy while it has work (``connect.schedule``); an
+        action's own calls go out in order. A failing user never stops the run. Once
+        ``deadline`` (a ``time.monotonic`` value) is near, no call starts: actions not
+        finished stay ``planned`` with a note, and the next run's fresh plan picks them up.
+        ``on_done`` is called once per action as it ends, possibly from several threads.
         """
-        writer = _Writer(self, deadline, adopt_existing)
-        todo = [a for a in actions if a.status == ActionStatus.PLANNED]
+        writer = Writer(self.instance_id, adopt_existing, announce)
 
-        def run(action: SyncAction) -> None:
-            try:
-                if deadline is not None and self.clock() >= deadline:
-                    raise DeadlineReached
-                writer.apply(action)
+        def done(action: SyncAction, error: BaseException | None) -> None:
+            if error is None:
                 action.status = ActionStatus.APPLIED
-            except DeadlineReached:
+            elif isinstance(error, DeadlineReached):
                 action.error = NOT_STARTED
-            except (PermanentError, TransientError) as exc:
+            else:
                 action.status = ActionStatus.FAILED
-                action.error = str(exc)
+                action.error = str(error)
             if on_done:
                 on_done(action)
 
-        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="connect") as pool:
-            list(pool.map(run, todo))
+        WriteScheduler(
+            self.limiter,
+            self._send,
+            first_operation=writer.first_operation,
+            program=writer.program,
+            done=done,
+            workers=self.workers,
+            deadline=deadline,
+            clock=self.clock,
+            sleep=self.sleep,
+            rng=self.rng,
+        ).run([a for a in actions if a.status == ActionStatus.PLANNED])
 
 
-class _Writer:
-    """The writes of one ``apply``: the deadline and the adopt rule are fixed for its life."""
-
-    def __init__(
-        self, instance: ConnectInstance, deadline: float | None, adopt_existing: bool
-    ) -> None:
-        self.instance = instance
-        self.deadline = deadline
-        self.adopt_existing = adopt_existing
-
-    def call(self, operation: str, **params: Any) -> dict[str, Any]:
-        return self.instance.call(operation, deadline=self.deadline, **params)
-
-    def apply(self, action: SyncAction) -> None:
-        if action.kind == ActionKind.CREATE:
-            self.create(action)
-        elif action.kind == ActionKind.DELETE:
-            self.delete(action)
-        else:
-            self.update(action)
-
-    def create(self, action: SyncAction) -> None:
-        desired = action.desired
-        if desired is None:
-            raise PermanentError(f"the create of '{action.username}' carries no settings")
-        _check_limits(action, {})
-        params: dict[str, Any] = {
-            "InstanceId": self.instance.instance_id,
-            "Username": action.username,
-            "SecurityProfileIds": sorted(desired.security_profile_ids),
-            "RoutingProfileId": desired.routing_profile_id,
-            "PhoneConfig": phone_config(desired.phone),
-            "Tags": dict(action.set_tags),
-        }
-        identity = _identity(desired.first_name, desired.last_name, desired.email)
-        if identity:
-            params["IdentityInfo"] = identity
-        if desired.hierarchy_group_id:
-            params["HierarchyGroupId"] = desired.hierarchy_group_id
-        try:
-            created = self.call("CreateUser", **params)
-        except PermanentError as exc:
-            if exc.code != "DuplicateResourceException":
-                raise
-            self.take_over(action)
-            return
-        action.user_id = created.get("UserId")
-        action.arn = created.get("UserArn")
-
-    def take_over(self, action: SyncAction) -> None:
-        # CreateUser has no idempotency token: after a lost response the retry lands here.
-        # Whether to carry on with the existing user is the domain's decision.
-        existing = self.instance.find_user(action.username, deadline=self.deadline)
-        decision = after_duplicate(action, existing, adopt_existing=self.adopt_existing)
-        if isinstance(decision, Refusal):
-            raise PermanentError(decision.reason, code="DuplicateResourceException")
-        action.user_id, action.arn = decision.existing.user_id, decision.existing.arn
-        self.update(decision.update, decision.existing.tags)
-
-    def update(self, action: SyncAction, existing_tags: Mapping[str, Any] | None = None) -> None:
-        ids = {"InstanceId": self.instance.instance_id, "UserId": action.user_id}
-        changed = action.changes
-        desired = action.desired
-        _check_limits(action, existing_tags or {})
-        if "security_profile_ids" in changed:
-            after = changed["security_profile_ids"].after
-            self.call(
-                "UpdateUserSecurityProfiles",
-                SecurityProfileIds=list(after) if isinstance(after, list) else [],
-                **ids,
-            )
-        if "routing_profile_id" in changed:
-            self.call(
-                "UpdateUserRoutingProfile",
-                RoutingProfileId=changed["routing_profile_id"].after,
-                **ids,
-            )
-        if desired is not None:
-            if "hierarchy_group_id" in changed:
-                group = desired.hierarchy_group_id
-                self.call(
-                    "UpdateUserHierarchy", **ids, **({"HierarchyGroupId": group} if group else {})
-                )
-            if "phone" in changed:
-                self.call("UpdateUserPhoneConfig", PhoneConfig=phone_config(desired.phone), **ids)
-            if {"first_name", "last_name", "email"} & changed.keys():
-                identity = _identity(desired.first_name, desired.last_name, desired.email)
-                self.call("UpdateUserIdentityInfo", IdentityInfo=identity, **ids)
-        # Tags go last: the managed marker, the e-mail fingerprint and the enabled state
-        # only claim what has really been applied.
-        if action.remove_tags:
-            self.call("UntagResource", resourceArn=action.arn, tagKeys=list(action.remove_tags))
-        if action.set_tags:
-            self.call("TagResource", resourceArn=action.arn, tags=dict(action.set_tags))
-
-    def delete(self, action: SyncAction) -> None:
-        try:
-            self.call("DeleteUser", InstanceId=self.instance.instance_id, UserId=action.user_id)
-        except PermanentError as exc:
-            if exc.code != "ResourceNotFoundException":
-                raise  # already gone is what we wanted
-
-
-def _check_limits(action: SyncAction, existing_tags: Mapping[str, Any]) -> None:
-    """Connect's limits that botocore does not check client-side: fail before the call."""
-    desired = action.desired
-    if desired and desired.first_name and len(desired.first_name) > MAX_FIRST_NAME:
-        raise PermanentError(
-            f"first name is {len(desired.first_name)} characters; Connect allows {MAX_FIRST_NAME}"
-        )
-    if desired and desired.last_name and len(desired.last_name) > MAX_LAST_NAME:
-        raise PermanentError(
-            f"last name is {len(desired.last_name)} characters; Connect allows {MAX_LAST_NAME}"
-        )
-    total = len(set(existing_tags) - set(action.remove_tags) | set(action.set_tags))
-    if total > MAX_TAGS:
-        raise PermanentError(
-            f"the user would carry {total} tags; Connect allows {MAX_TAGS}. Remove some tags from the user"
-        )
+__all__ = ["NOT_STARTED", "ConnectInstance", "phone_config", "user_from_search"]

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from connect_user_sync.domain.names import closest
+
 SECURITY_PROFILE = "security profile"
 ROUTING_PROFILE = "routing profile"
 HIERARCHY_GROUP = "hierarchy group"
@@ -35,9 +37,8 @@ class Lookup:
 
     @property
     def closest(self) -> str | None:
-        """A known name that differs only in letter case, the likely intended one."""
-        wanted = self.name.lower()
-        return next((n for n in self.known if n.lower() == wanted), None)
+        """The known name most likely meant (letter case first, then spelling)."""
+        return closest(self.name, self.known)
 
 
 def _index(pairs: Iterable[tuple[str, str]]) -> Mapping[str, tuple[str, ...]]:

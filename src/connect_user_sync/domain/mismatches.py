@@ -67,6 +67,11 @@ MEANINGS: Mapping[MismatchKind, Meaning] = {
         "a new Connect user is created and the old one deprovisioned",
         "Nothing: handled; tell the agent their new sign-in name",
     ),
+    MismatchKind.OWNERSHIP_CONFLICT: Meaning(
+        "the Connect user's tags and the tool's own record of the users it manages disagree",
+        "the user is not touched",
+        "Find out who tagged the user; remove the tags, or approve the adoption",
+    ),
 }
 
 
@@ -150,6 +155,60 @@ def renamed(username: str, old_username: str, source_id: str, deprovision_action
         f"{old_username} is deprovisioned ({deprovision_action}). Check that the person can "
         f"sign in as {username}, and re-point anything that referred to the old user "
         "(quick connects, reports).",
+    )
+
+
+# Why a user's ownership is in conflict (domain.ownership decides, these say it).
+TAGGED_WITHOUT_RECORD = "tagged_without_record"
+SOURCE_ID_DIFFERS = "source_id_differs"
+RECORD_WITHOUT_TAGS = "record_without_tags"
+
+
+def ownership_conflict(
+    username: str,
+    connect_username: str,
+    source_id: str | None,
+    *,
+    why: str,
+    recorded_source_id: str | None = None,
+) -> Mismatch:
+    """A Connect user whose tags this tool's own record does not back (or the reverse)."""
+    if why == RECORD_WITHOUT_TAGS:
+        what = (
+            f"This tool's record says it manages Connect user {connect_username} (for "
+            f"directory user {source_id}), but the user no longer carries its "
+            "connect-user-sync tags: somebody removed them."
+        )
+        way_out = (
+            "If the user should be managed again, restore the tags connect-user-sync:managed=true "
+            f"and connect-user-sync:source-id={source_id}; if not, delete the record "
+            "(PK OWNED#<instance id>, SK USER#<user id>) from the results table."
+        )
+    elif why == SOURCE_ID_DIFFERS:
+        what = (
+            f"Connect user {connect_username} carries the source-id tag {source_id}, but this "
+            f"tool recorded it for directory user {recorded_source_id}: the tag was changed "
+            "by somebody else."
+        )
+        way_out = f"Set connect-user-sync:source-id back to {recorded_source_id}."
+    else:
+        what = (
+            f"Connect user {connect_username} carries connect-user-sync tags (source-id "
+            f"{source_id or 'none'}), but this tool has no record of creating or adopting "
+            "it: the tags were written by somebody else, or by a version of this tool that "
+            "kept no records."
+        )
+        way_out = (
+            "If the user is one this tool made before it kept records, run apply with "
+            '--approve-adoption (or the {"approve_adoption": true} event) to record it; '
+            "otherwise remove the connect-user-sync tags from the user."
+        )
+    return Mismatch(
+        MismatchKind.OWNERSHIP_CONFLICT,
+        username,
+        connect_username,
+        source_id,
+        f"{what} The user is not touched until a person decides. {way_out}",
     )
 
 

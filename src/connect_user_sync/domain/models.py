@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
+from connect_user_sync.domain.bounded import capped
+
 # Tags this tool writes on the Connect users it manages. The prefix keeps them clear of
 # anybody else's tags; every key stays well under Connect's 128-character limit.
 TAG_PREFIX = "connect-user-sync:"
@@ -56,6 +58,7 @@ class MismatchKind(StrEnum):
     INVALID = "invalid_username"
     DUPLICATE = "duplicate_username"
     RENAMED = "renamed"
+    OWNERSHIP_CONFLICT = "ownership_conflict"
 
 
 class RunStatus(StrEnum):
@@ -64,13 +67,19 @@ class RunStatus(StrEnum):
     PARTIAL = "partial"
     REFUSED = "refused"
     FAILED = "failed"
+    BUSY = "busy"  # another run held a target: nothing was changed there
+    # Only in the results table's history, never a report's final status: a run's item says
+    # RUNNING from its start until it is recorded; a later run marks one whose heartbeat
+    # stopped (killed, timed out) INTERRUPTED.
+    RUNNING = "running"
+    INTERRUPTED = "interrupted"
 
 
 def _frozen(mapping: Mapping[str, str | None] | None) -> Mapping[str, str | None]:
     return MappingProxyType(dict(mapping or {}))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DirectoryUser:
     """A member of an in-scope directory group, as the identity provider holds it.
 
@@ -88,7 +97,24 @@ class DirectoryUser:
     groups: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "attributes", _frozen(self.attributes))
+        # Outside data is bounded here, once, for every source: a 10 MB attribute must not
+        # become a 10 MB report, alert or DynamoDB item (see ``domain.bounded``).
+        object.__setattr__(self, "source_id", _bounded(self.source_id) or "")
+        object.__setattr__(
+            self, "attributes", _frozen({k: _bounded(v) for k, v in self.attributes.items()})
+        )
+        for name in ("first_name", "last_name", "email"):
+            object.__setattr__(self, name, _bounded(getattr(self, name)))
+
+
+def _bounded(value: str | None) -> str | None:
+    if not isinstance(value, str):
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates (a JSON "\ud800"): no service takes them
+        value = value.encode("utf-8", "replace").decode("utf-8")
+    return capped(value)
 
 
 @dataclass(frozen=True)
@@ -116,7 +142,7 @@ class DirectorySnapshot:
     errors: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PhoneSettings:
     phone_type: str = "SOFT_PHONE"
     auto_accept: bool = False
@@ -140,7 +166,7 @@ class GroupRule:
         return f"id:{self.key}" if self.by_id else self.key
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DesiredSettings:
     """What a managed Connect user should look like, with Connect ids resolved."""
 
@@ -153,7 +179,7 @@ class DesiredSettings:
     email: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ConnectUser:
     """A user as SearchUsers returns it (note: no e-mail; see ``TAG_EMAIL_HASH``)."""
 
@@ -184,15 +210,18 @@ class ConnectUser:
         return bool(self.tags.get(TAG_DISABLED))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Change:
     before: object
     after: object
 
 
-@dataclass
+@dataclass(slots=True)
 class SyncAction:
-    """One step of a plan, and later its outcome."""
+    """One step of a plan, and later its outcome.
+
+    Slotted, like the other per-user values here: a first load plans 50,000 of them.
+    """
 
     kind: ActionKind
     username: str
@@ -212,7 +241,7 @@ class SyncAction:
         return self.kind in DEPROVISION_KINDS
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Mismatch:
     kind: MismatchKind
     username: str
@@ -229,5 +258,47 @@ class TargetPlan:
     region: str
     actions: list[SyncAction] = field(default_factory=list)
     unchanged: int = 0
-    managed_count: int = 0
+    managed_count: int = 0  # active managed users: the base of the percentage limit
     hold_reasons: list[str] = field(default_factory=list)
+    # Ownership (domain.ownership): how it was decided, users left alone and why, and the
+    # records to write without a Connect write (creates a killed run left unrecorded).
+    ownership: str = "tags only (no results table)"
+    protected: list[ProtectedUser] = field(default_factory=list)
+    not_adopted: list[str] = field(default_factory=list)
+    confirm: list[OwnedRecord] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class OwnedRecord:
+    """The tool's own record that it manages a Connect user (the results table's proof).
+
+    ``how`` is ``created`` or ``adopted``; ``kept_security_profile_ids`` are profiles an
+    adopted user held that the configuration does not grant, which the tool never removes.
+    """
+
+    user_id: str
+    username: str
+    source_id: str
+    how: str = "created"
+    run_id: str | None = None
+    kept_security_profile_ids: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRecord:
+    """Written before a CreateUser (or an adoption's tags), deleted once the record is."""
+
+    username: str
+    source_id: str
+    how: str = "created"
+    kept_security_profile_ids: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class ProtectedUser:
+    """A Connect user left alone because it holds a protected security profile."""
+
+    username: str
+    user_id: str
+    security_profile_ids: frozenset[str]
+    would: str  # the action the plan would otherwise have taken

@@ -7,19 +7,18 @@ rerun is always safe and an interrupted run is completed by the next one.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Sequence
 
+from connect_user_sync.domain.adoption import adoption, with_kept_profiles
 from connect_user_sync.domain.mismatches import (
-    UNKNOWN_SOURCE,
+    SOURCE_ID_DIFFERS,
+    TAGGED_WITHOUT_RECORD,
     attribute_mismatch,
     case_mismatch,
-    duplicate_usernames,
-    invalid_username,
+    ownership_conflict,
     renamed,
 )
 from connect_user_sync.domain.models import (
-    TAG_ADOPTED,
     TAG_DISABLED,
     TAG_EMAIL_HASH,
     TAG_MANAGED,
@@ -27,93 +26,36 @@ from connect_user_sync.domain.models import (
     ActionKind,
     Change,
     ConnectUser,
-    DesiredSettings,
-    DirectoryUser,
     Mismatch,
-    PhoneSettings,
+    ProtectedUser,
     SyncAction,
     TargetPlan,
     email_fingerprint,
 )
-from connect_user_sync.domain.settings import ResolvedRule, desired_settings
-from connect_user_sync.domain.usernames import derive_username, normalize
+from connect_user_sync.domain.ownership import (
+    RECORDS,
+    TAGS_ONLY,
+    UNMANAGED,
+    Ledger,
+    Ownership,
+    Verdict,
+    confirmed_record,
+    ownership,
+)
+from connect_user_sync.domain.policy import PlanPolicy
+from connect_user_sync.domain.settings import phone_dict, settings_changes
+from connect_user_sync.domain.usernames import normalize
+from connect_user_sync.domain.view import DirectoryView, Wanted, in_filter, view_directory
 
-
-@dataclass(frozen=True)
-class PlanPolicy:
-    """The configuration the planner needs, with Connect names resolved to ids."""
-
-    username_attribute: str
-    lowercase: bool = False
-    deprovision_action: str = "disable"  # disable | delete | report
-    disabled_security_profile_id: str | None = None
-    disabled_routing_profile_id: str | None = None
-    protected_usernames: frozenset[str] = frozenset()
-    adopt_existing: bool = True
-    source_label: str = UNKNOWN_SOURCE
-
-
-@dataclass(frozen=True)
-class _Wanted:
-    user: DirectoryUser
-    username: str
-    settings: DesiredSettings
-
-
-@dataclass
-class DirectoryView:
-    """The directory side, reduced to what every target's plan needs."""
-
-    wanted: dict[str, _Wanted] = field(default_factory=dict)  # source_id -> wanted user
-    leavers: set[str] = field(default_factory=set)  # source ids present but disabled
-    skipped: set[str] = field(default_factory=set)  # source ids we must leave alone
-    mismatches: list[Mismatch] = field(default_factory=list)  # target-independent ones
-
-
-def view_directory(
-    users: Iterable[DirectoryUser], rules: Sequence[ResolvedRule], policy: PlanPolicy
-) -> DirectoryView:
-    """Derive usernames, resolve settings and find invalid and duplicate usernames."""
-    view = DirectoryView()
-    by_username: dict[str, list[_Wanted]] = defaultdict(list)
-    for user in users:
-        settings = desired_settings(user, rules)
-        if settings is None:
-            continue
-        if not user.enabled:
-            view.leavers.add(user.source_id)
-            continue
-        result = derive_username(
-            user.attributes, policy.username_attribute, lowercase=policy.lowercase
-        )
-        if result.username is None:
-            shown = (
-                user.attributes.get(policy.username_attribute)
-                or f"(no {policy.username_attribute})"
-            )
-            view.skipped.add(user.source_id)
-            view.mismatches.append(
-                invalid_username(
-                    str(shown).strip(), user.source_id, str(result.problem), policy.source_label
-                )
-            )
-            continue
-        by_username[result.username].append(_Wanted(user, result.username, settings))
-    for username, claimants in by_username.items():
-        if len(claimants) == 1:
-            view.wanted[claimants[0].user.source_id] = claimants[0]
-            continue
-        ids = [c.user.source_id for c in claimants]
-        view.skipped.update(ids)
-        view.mismatches.extend(duplicate_usernames(username, ids, policy.source_label))
-    return view
-
-
-def in_filter(only: Collection[str] | None, *keys: str | None) -> bool:
-    """True when no ``--user`` filter is set, or one of ``keys`` is named by it."""
-    if only is None:
-        return True
-    return any(key is not None and key in only for key in keys)
+__all__ = [
+    "DirectoryView",
+    "PlanPolicy",
+    "in_filter",
+    "phone_dict",
+    "plan_target",
+    "settings_changes",
+    "view_directory",
+]
 
 
 def plan_target(
@@ -125,23 +67,39 @@ def plan_target(
     *,
     now: str,
     only: Collection[str] | None = None,
+    ledger: Ledger | None = None,
+    run_id: str | None = None,
 ) -> tuple[TargetPlan, list[Mismatch]]:
     """Plan one Connect instance. Returns the plan and this target's mismatches.
 
-    Only users this tool manages (tagged, or adopted in this plan) ever get an update,
-    disable, enable or delete; protected usernames are never touched at all.
+    Only users this tool manages (its record in ``ledger`` and the tags agree, see
+    ``domain.ownership``; by the tags alone when ``ledger`` is None) ever get an update,
+    disable, enable or delete; an adoption needs ``adopt_existing`` and a person's approval.
+    Protected usernames, and users holding a protected security profile, are never touched.
     """
-    plan = TargetPlan(instance_id, region)
+    plan = TargetPlan(instance_id, region, ownership=TAGS_ONLY if ledger is None else RECORDS)
     mismatches: list[Mismatch] = []
     protected = policy.protected_usernames
     by_name = {user.username: user for user in connect_users}
     by_lower: dict[str, list[ConnectUser]] = defaultdict(list)
     mine: dict[str, list[ConnectUser]] = defaultdict(list)
+    verdicts: dict[str, Verdict] = {}  # every user that is not plainly unmanaged
     for user in connect_users:
         by_lower[user.username.lower()].append(user)
-        if user.managed and user.source_id:
+        verdict = ownership(user, ledger)
+        if verdict.ownership == Ownership.UNMANAGED:
+            continue
+        verdicts[user.user_id] = verdict
+        if verdict.managed and user.source_id:
             mine[user.source_id].append(user)
-    plan.managed_count = sum(1 for u in connect_users if u.managed and u.username not in protected)
+        if verdict.confirms is not None:
+            plan.confirm.append(confirmed_record(user, verdict.confirms, run_id))
+    managed_ids = {uid for uid, v in verdicts.items() if v.managed}
+    plan.managed_count = sum(
+        1
+        for u in connect_users
+        if u.user_id in managed_ids and not u.disabled and not _untouchable(u, policy)
+    )
 
     # Every Connect user some wanted directory user signs in as: never deprovisioned.
     claimed: set[str] = {
@@ -149,6 +107,7 @@ def plan_target(
     }
     asserted = {w.username.lower() for w in view.wanted.values()}
     handled: set[str] = set()
+    adopted: set[str] = set()  # conflicts a person resolved with --approve-adoption
 
     for source_id, wanted in view.wanted.items():
         if not in_filter(only, wanted.username, source_id):
@@ -157,7 +116,8 @@ def plan_target(
         if current is not None:
             handled.add(current.user_id)
             if current.username not in protected:
-                _plan_existing(plan, wanted, current, policy, now)
+                verdict = verdicts.get(current.user_id, UNMANAGED)
+                _plan_existing(plan, wanted, current, verdict, policy, now, adopted)
         else:
             _plan_missing(
                 plan,
@@ -169,6 +129,7 @@ def plan_target(
                 policy,
                 claimed,
                 asserted,
+                managed_ids,
             )
         # Older Connect users made for this person under a previous username.
         for old in mine.get(source_id, []):
@@ -182,6 +143,8 @@ def plan_target(
             if _already_deprovisioned(old, policy):
                 plan.unchanged += 1
                 continue
+            if _holds_protected(plan, old, policy, _deprovision_kind(policy)):
+                continue
             mismatches.append(
                 renamed(wanted.username, old.username, source_id, policy.deprovision_action)
             )
@@ -189,7 +152,7 @@ def plan_target(
 
     for user in connect_users:
         if (
-            not user.managed
+            user.user_id not in managed_ids
             or user.user_id in handled
             or user.user_id in claimed
             or user.username in protected
@@ -202,30 +165,117 @@ def plan_target(
         if _already_deprovisioned(user, policy):
             plan.unchanged += 1
             continue
+        if _holds_protected(plan, user, policy, _deprovision_kind(policy)):
+            continue
         _plan_deprovision(plan, user, policy, now)
+    mismatches.extend(_conflicts(connect_users, verdicts, adopted, view, only))
     return plan, mismatches
 
 
 # --------------------------------------------------------------------------- pieces
 
 
+def _untouchable(user: ConnectUser, policy: PlanPolicy) -> bool:
+    return user.username in policy.protected_usernames or bool(
+        user.security_profile_ids & policy.protected_security_profile_ids
+    )
+
+
+def _holds_protected(plan: TargetPlan, user: ConnectUser, policy: PlanPolicy, would: str) -> bool:
+    """True (and listed in the plan) when ``user`` holds a protected security profile."""
+    held = user.security_profile_ids & policy.protected_security_profile_ids
+    if not held:
+        return False
+    plan.protected.append(ProtectedUser(user.username, user.user_id, held, would))
+    return True
+
+
+def _deprovision_kind(policy: PlanPolicy) -> str:
+    return ActionKind.DELETE.value if policy.deprovision_action == "delete" else "disable"
+
+
+def _conflicts(
+    connect_users: Sequence[ConnectUser],
+    verdicts: dict[str, Verdict],
+    adopted: set[str],
+    view: DirectoryView,
+    only: Collection[str] | None,
+) -> list[Mismatch]:
+    """One ``ownership_conflict`` per user whose tags and record disagree."""
+    found: list[Mismatch] = []
+    for user in connect_users:
+        verdict = verdicts.get(user.user_id)
+        if verdict is None or verdict.ownership != Ownership.CONFLICT or user.user_id in adopted:
+            continue
+        record = verdict.record
+        source_id = record.source_id if record is not None else user.source_id
+        wanted = view.wanted.get(source_id) if source_id else None
+        username = wanted.username if wanted is not None else user.username
+        if not in_filter(only, username, user.username, source_id):
+            continue
+        found.append(
+            ownership_conflict(
+                username,
+                user.username,
+                user.source_id if verdict.conflict == SOURCE_ID_DIFFERS else source_id,
+                why=verdict.conflict or "",
+                recorded_source_id=record.source_id if record is not None else None,
+            )
+        )
+    return found
+
+
 def _plan_existing(
-    plan: TargetPlan, wanted: _Wanted, current: ConnectUser, policy: PlanPolicy, now: str
+    plan: TargetPlan,
+    wanted: Wanted,
+    current: ConnectUser,
+    verdict: Verdict,
+    policy: PlanPolicy,
+    now: str,
+    adopted: set[str],
 ) -> None:
-    if not current.managed and not policy.adopt_existing:
-        return  # exists and logins work; the tool was told not to take it over
-    changes = settings_changes(current, wanted.settings)
+    source_id = wanted.user.source_id
+    if verdict.ownership == Ownership.CONFLICT:
+        # A user an earlier version of this tool made (tagged, no record) is recorded only
+        # when a person approves it, and only for the directory user its tag names.
+        if not (
+            verdict.conflict == TAGGED_WITHOUT_RECORD
+            and policy.approve_adoption
+            and current.managed
+            and current.source_id == source_id
+        ):
+            return
+        adopted.add(current.user_id)
+    if not verdict.managed:
+        upgrade = verdict.ownership == Ownership.CONFLICT
+        if not upgrade and not policy.adopt_existing:
+            plan.not_adopted.append(current.username)  # logins work; settings not kept
+            return
+        if _holds_protected(plan, current, policy, ActionKind.ADOPT.value):
+            return
+        action = adoption(
+            current,
+            source_id,
+            wanted.settings,
+            policy.adoption,
+            now,
+            upgrade=upgrade,
+            tags_only=plan.ownership == TAGS_ONLY,
+        )
+        if action is not None:
+            plan.actions.append(action)
+        return
+    if _holds_protected(plan, current, policy, ActionKind.UPDATE.value):
+        return
+    settings = with_kept_profiles(wanted.settings, verdict.record, current)
+    changes = settings_changes(current, settings)
     tags = {
         TAG_MANAGED: "true",
-        TAG_SOURCE_ID: wanted.user.source_id,
-        TAG_EMAIL_HASH: email_fingerprint(wanted.settings.email),
+        TAG_SOURCE_ID: source_id,
+        TAG_EMAIL_HASH: email_fingerprint(settings.email),
     }
-    if not current.managed:
-        tags[TAG_ADOPTED] = now
     set_tags = {k: v for k, v in tags.items() if current.tags.get(k) != v}
-    if not current.managed:
-        kind = ActionKind.ADOPT
-    elif current.disabled:
+    if current.disabled:
         kind = ActionKind.ENABLE
     elif changes or set_tags:
         kind = ActionKind.UPDATE
@@ -236,10 +286,10 @@ def _plan_existing(
         SyncAction(
             kind,
             current.username,
-            wanted.user.source_id,
+            source_id,
             current.user_id,
             changes,
-            wanted.settings,
+            settings,
             set_tags=set_tags,
             remove_tags=(TAG_DISABLED,) if current.disabled else (),
             arn=current.arn,
@@ -250,13 +300,14 @@ def _plan_existing(
 def _plan_missing(
     plan: TargetPlan,
     mismatches: list[Mismatch],
-    wanted: _Wanted,
+    wanted: Wanted,
     previous: list[ConnectUser],
     by_lower: dict[str, list[ConnectUser]],
     by_name: dict[str, ConnectUser],
     policy: PlanPolicy,
     claimed: set[str],
     asserted: set[str],
+    managed_ids: set[str],
 ) -> None:
     source_id = wanted.user.source_id
     if not previous:  # a renamed user of ours is recreated without these checks
@@ -265,7 +316,7 @@ def _plan_missing(
         # Only hand-made accounts that nobody else signs in with block: a managed one
         # belongs to another directory user or is deprovisioned by this very plan.
         def blocks(user: ConnectUser) -> bool:
-            return not user.managed and user.user_id not in claimed
+            return user.user_id not in managed_ids and user.user_id not in claimed
 
         variants = [
             u
@@ -329,10 +380,11 @@ def _plan_deprovision(plan: TargetPlan, user: ConnectUser, policy: PlanPolicy, n
             )
         )
         return
-    # "report" plans the same disable, which the safety gate then holds for a person.
+    # "report" plans the same disable, which the safety gate then holds for a person; it
+    # has no disabled profile, so it names no change it could not make.
     target_profiles = frozenset({policy.disabled_security_profile_id or ""})
     changes: dict[str, Change] = {}
-    if user.security_profile_ids != target_profiles:
+    if policy.disabled_security_profile_id and user.security_profile_ids != target_profiles:
         changes["security_profile_ids"] = Change(
             sorted(user.security_profile_ids), sorted(target_profiles)
         )
@@ -365,57 +417,3 @@ def _disabled_in_step(user: ConnectUser, policy: PlanPolicy) -> bool:
     )
     rp = policy.disabled_routing_profile_id
     return profiles_ok and (rp is None or user.routing_profile_id == rp)
-
-
-def settings_changes(current: ConnectUser | None, desired: DesiredSettings) -> dict[str, Change]:
-    """Field-by-field differences between a Connect user and what it should be.
-
-    Only what SearchUsers returns is compared directly; the e-mail is compared through
-    its fingerprint tag. Names the directory does not hold are left as they are.
-    """
-    changes: dict[str, Change] = {}
-
-    def differ(name: str, before: object, after: object) -> None:
-        if before != after:
-            changes[name] = Change(before, after)
-
-    if current is None:
-        differ("security_profile_ids", None, sorted(desired.security_profile_ids))
-        differ("routing_profile_id", None, desired.routing_profile_id)
-        differ("hierarchy_group_id", None, desired.hierarchy_group_id)
-        differ("phone", None, phone_dict(desired.phone))
-        for name in ("first_name", "last_name", "email"):
-            differ(name, None, getattr(desired, name))
-        return changes
-    if current.security_profile_ids != desired.security_profile_ids:
-        differ(
-            "security_profile_ids",
-            sorted(current.security_profile_ids),
-            sorted(desired.security_profile_ids),
-        )
-    differ("routing_profile_id", current.routing_profile_id, desired.routing_profile_id)
-    differ("hierarchy_group_id", current.hierarchy_group_id, desired.hierarchy_group_id)
-    if current.phone != desired.phone:
-        differ("phone", phone_dict(current.phone), phone_dict(desired.phone))
-    if desired.first_name is not None:
-        differ("first_name", current.first_name, desired.first_name)
-    if desired.last_name is not None:
-        differ("last_name", current.last_name, desired.last_name)
-    if desired.email is not None and current.tags.get(TAG_EMAIL_HASH) != email_fingerprint(
-        desired.email
-    ):
-        changes["email"] = Change(None, desired.email)  # the old value is not visible to us
-    return changes
-
-
-def phone_dict(phone: PhoneSettings | None) -> dict[str, object] | None:
-    if phone is None:
-        return None
-    out: dict[str, object] = {
-        "type": phone.phone_type,
-        "auto_accept": phone.auto_accept,
-        "after_contact_work_timeout": phone.after_contact_work_timeout,
-    }
-    if phone.desk_phone_number:
-        out["desk_phone_number"] = phone.desk_phone_number
-    return out

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
+from connect_user_sync.domain.bounded import capped, capped_value, listed
 from connect_user_sync.domain.mismatches import describe, mismatch_key
 from connect_user_sync.domain.models import (
     ActionKind,
@@ -31,27 +32,19 @@ from connect_user_sync.domain.models import (
     SyncAction,
     TargetPlan,
 )
+from connect_user_sync.domain.ownership_report import OwnershipNotes
+from connect_user_sync.domain.report_json import NamedChanges
 
-# The report speaks in the names people see in the Connect console, not in ids.
-_NAMED_FIELDS = {
-    "security_profile_ids": "security_profiles",
-    "routing_profile_id": "routing_profile",
-    "hierarchy_group_id": "hierarchy_group",
-}
 _UNFINISHED = frozenset({ActionStatus.PLANNED, ActionStatus.FAILED})
 
 
-def _named(value: object, names: Mapping[str, str]) -> object:
-    if isinstance(value, list):
-        return sorted(names.get(v, v) for v in value)
-    if isinstance(value, str):
-        return names.get(value, value)
-    return value
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ActionOutcome:
-    """One action of a run and what became of it. ``changes`` use the report's field names."""
+    """One action of a run and what became of it. ``changes`` use the report's field names.
+
+    Compact on purpose (a run may have 50,000): slots, and the changes of ``of`` are a view
+    of the planned action's own changes (``report_json.NamedChanges``), never a copy.
+    """
 
     kind: ActionKind
     username: str
@@ -62,19 +55,12 @@ class ActionOutcome:
     changes: Mapping[str, Change] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "changes", MappingProxyType(dict(self.changes)))
+        if not isinstance(self.changes, NamedChanges):
+            object.__setattr__(self, "changes", MappingProxyType(dict(self.changes)))
 
     @classmethod
     def of(cls, action: SyncAction, names: Mapping[str, str]) -> ActionOutcome:
         """The outcome of a planned (and maybe applied) action, Connect ids shown as names."""
-        changes: dict[str, Change] = {}
-        for name, change in action.changes.items():
-            if name in _NAMED_FIELDS:
-                changes[_NAMED_FIELDS[name]] = Change(
-                    _named(change.before, names), _named(change.after, names)
-                )
-            else:
-                changes[name] = change
         return cls(
             action.kind,
             action.username,
@@ -82,7 +68,7 @@ class ActionOutcome:
             action.user_id,
             action.status,
             action.error,
-            changes,
+            NamedChanges(action.changes, names),
         )
 
     @property
@@ -105,15 +91,15 @@ class ActionOutcome:
     def to_json(self) -> dict[str, Any]:
         return {
             "action": self.kind.value,
-            "username": self.username,
-            "source_id": self.source_id,
+            "username": capped(self.username),
+            "source_id": capped_value(self.source_id),
             "user_id": self.user_id,
             "changes": {
-                name: {"from": change.before, "to": change.after}
+                name: {"from": capped_value(change.before), "to": capped_value(change.after)}
                 for name, change in self.changes.items()
             },
             "status": self.status.value,
-            "error": self.error,
+            "error": capped_value(self.error),
         }
 
 
@@ -128,6 +114,8 @@ class TargetReport:
     managed_users: int = 0
     held_because: tuple[str, ...] = ()
     error: str | None = None  # the instance could not be read
+    busy: bool = False  # another run held this target: nothing was read or changed here
+    ownership: OwnershipNotes | None = None  # on what ownership rested; who was left alone
 
     @classmethod
     def of(
@@ -149,6 +137,7 @@ class TargetReport:
             plan.managed_count,
             tuple(plan.hold_reasons),
             error,
+            ownership=OwnershipNotes.of(plan, names),
         )
 
     @property
@@ -173,18 +162,24 @@ class TargetReport:
         """The safety gate held this target's deprovisioning for a person to approve."""
         return bool(self.held_because)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, *, with_actions: bool = True) -> dict[str, Any]:
+        """The target's part of the document (``with_actions=False``: an empty list, for
+        ``report_json.iter_json``, which writes the actions one by one)."""
         out: dict[str, Any] = {
             "instance_id": self.instance_id,
             "region": self.region,
             "counts": self.counts,
-            "actions": [a.to_json() for a in self.actions],
+            "actions": [a.to_json() for a in self.actions] if with_actions else [],
             "managed_users": self.managed_users,
         }
         if self.held_because:
             out["held_because"] = list(self.held_because)
         if self.error:
-            out["error"] = self.error
+            out["error"] = capped(self.error)
+        if self.busy:
+            out["busy"] = True
+        if self.ownership is not None:
+            out.update(self.ownership.to_json())
         return out
 
 
@@ -236,10 +231,10 @@ class MismatchRecord:
     def to_json(self) -> dict[str, Any]:
         return {
             "kind": self.kind.value,
-            "username": self.username,
-            "connect_username": self.connect_username,
-            "source_id": self.source_id,
-            "detail": self.detail,
+            "username": capped(self.username),
+            "connect_username": capped_value(self.connect_username),
+            "source_id": capped_value(self.source_id),
+            "detail": capped(self.detail),
             "instance_id": self.instance_id,
         }
 
@@ -273,6 +268,8 @@ class SourceReport:
     users_in_scope: int = 0
     complete: bool = False
     groups: Mapping[str, int] = field(default_factory=dict)  # members per group label
+    error_count: int = 0  # problems of the read (rows or groups with errors), exactly
+    read_failed: bool = False  # nothing could be read at all
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "groups", MappingProxyType(dict(self.groups)))
@@ -283,6 +280,8 @@ class SourceReport:
             "users_in_scope": self.users_in_scope,
             "complete": self.complete,
             "groups": dict(self.groups),
+            "error_count": self.error_count,
+            "read_failed": self.read_failed,
         }
 
 
@@ -305,26 +304,49 @@ class RunReport(Mapping[str, Any]):
     trigger: str = "cli"
     users: tuple[str, ...] = ()  # the --user filter; empty for a full run
     errors_after_run: tuple[str, ...] = ()
+    users_not_found: tuple[str, ...] = ()  # --user values that matched nobody in scope
+    # The run stopped on an unexpected error (its message is in ``errors``).
+    aborted: bool = False
+    # Earlier runs found still "running" after their heartbeat stopped, now marked interrupted.
+    interrupted_runs: tuple[str, ...] = ()
+    # Found before any write: something the run relies on is missing (the alerts topic).
+    setup_errors: tuple[str, ...] = ()
 
     # ----------------------------------------------------------------- derived facts
 
     @property
     def status(self) -> RunStatus:
         """The run's status, from the facts, in the contract's order of precedence."""
-        if not self.source.complete:
+        if self.targets and all(t.busy for t in self.targets):
+            return RunStatus.BUSY
+        if self.aborted or not self.source.complete:
             return RunStatus.FAILED
+        # A plan is only "planned" when every target was read and every --user was found.
+        incomplete = any(t.error for t in self.targets) or bool(self.users_not_found)
         if self.dry_run:
-            return RunStatus.PLANNED
+            return RunStatus.PARTIAL if incomplete else RunStatus.PLANNED
         if any(t.refused for t in self.targets):
             return RunStatus.REFUSED
+        if any(t.busy for t in self.targets):
+            return RunStatus.BUSY
         unfinished = any(a.unfinished for t in self.targets for a in t.actions)
-        if unfinished or any(t.error for t in self.targets) or self.errors_after_run:
+        if unfinished or incomplete or self.errors_after_run or self.setup_errors:
             return RunStatus.PARTIAL
         return RunStatus.SUCCEEDED
 
     @property
     def all_errors(self) -> tuple[str, ...]:
-        return self.errors + self.errors_after_run
+        """Every error message, uncapped (``listed_errors`` is what a person is shown)."""
+        return self.setup_errors + self.errors + self.errors_after_run
+
+    @property
+    def error_count(self) -> int:
+        return len(self.all_errors)
+
+    @property
+    def listed_errors(self) -> list[str]:
+        """The first errors, each capped, and a line saying how many more there are."""
+        return listed(self.all_errors)
 
     @property
     def held_actions(self) -> tuple[tuple[TargetReport, ActionOutcome], ...]:
@@ -341,8 +363,10 @@ class RunReport(Mapping[str, Any]):
 
     @property
     def safety_stop(self) -> bool:
-        """A safety rule kept the run from doing its whole job: a person should look."""
-        return self.status in (RunStatus.REFUSED, RunStatus.FAILED) or self.held > 0
+        """A safety rule kept the run from doing its whole job (an adoption waiting for its
+        approval is no stop: it waits for a person by design): a person should look."""
+        waiting = any(a.kind != ActionKind.ADOPT for _, a in self.held_actions)
+        return self.status in (RunStatus.REFUSED, RunStatus.FAILED) or waiting
 
     def with_errors_after_run(self, *messages: str) -> RunReport:
         """The same report with problems met after the work (recording, alerting)."""
@@ -350,8 +374,12 @@ class RunReport(Mapping[str, Any]):
 
     # ----------------------------------------------------------------- the document
 
-    def to_json(self) -> dict[str, Any]:
-        """The contract's run report: a fresh, JSON-ready document."""
+    def to_json(self, *, with_actions: bool = True) -> dict[str, Any]:
+        """The contract's run report: a fresh, JSON-ready document.
+
+        A large report is better written with ``report_json.iter_json``, which gives the
+        same text without building the document.
+        """
         return {
             "run_id": self.run_id,
             "status": self.status.value,
@@ -361,9 +389,12 @@ class RunReport(Mapping[str, Any]):
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "source": self.source.to_json(),
-            "targets": [t.to_json() for t in self.targets],
+            "targets": [t.to_json(with_actions=with_actions) for t in self.targets],
             "mismatches": [m.to_json() for m in self.mismatches],
-            "errors": list(self.all_errors),
+            "errors": self.listed_errors,
+            "error_count": self.error_count,
+            "users_not_found": list(self.users_not_found),
+            "interrupted_runs": list(self.interrupted_runs),
         }
 
     @functools.cached_property

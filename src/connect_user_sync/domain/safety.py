@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from connect_user_sync.domain.models import ActionKind, ActionStatus, GroupRead, TargetPlan
+from connect_user_sync.domain.ownership import TAGS_ONLY
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,61 @@ def empty_groups(groups: Sequence[GroupRead], previous: Mapping[str, int] | None
     if not previous:
         return []
     return [g.name for g in groups if g.member_count == 0 and previous.get(g.name, 0) > 0]
+
+
+def shrunk_groups(
+    groups: Sequence[GroupRead], previous: Mapping[str, int] | None, percent: float
+) -> list[str]:
+    """Reasons for groups that lost more than ``percent`` of their members since the last
+    complete run (a group that emptied is ``empty_groups``' case)."""
+    reasons: list[str] = []
+    for group in groups:
+        before = (previous or {}).get(group.name, 0)
+        if before <= 0 or group.member_count == 0 or group.member_count >= before:
+            continue
+        drop = 100.0 * (before - group.member_count) / before
+        if drop > percent:
+            reasons.append(
+                f"group '{group.name}' shrank from {before} to {group.member_count} members "
+                f"({drop:.0f}%) since the last complete run, more than "
+                f"safety.max_deprovision_percent ({percent:g}%)"
+            )
+    return reasons
+
+
+def directory_shortfall(directory_users: int, active_managed: int, percent: float) -> str | None:
+    """Without a results table there are no earlier group sizes: compare the directory's
+    users in scope with the active users this tool manages in Connect instead."""
+    if active_managed <= 0 or directory_users >= active_managed:
+        return None
+    drop = 100.0 * (active_managed - directory_users) / active_managed
+    if drop <= percent:
+        return None
+    return (
+        f"the directory holds {directory_users} users in scope but Connect has "
+        f"{active_managed} active managed users ({drop:.0f}% fewer), more than "
+        f"safety.max_deprovision_percent ({percent:g}%)"
+    )
+
+
+NO_RECORDS_DELETE = (
+    "held: ownership rests on tags only (no results table), and a tag alone is no proof "
+    "that this tool made the user, so nothing is deleted. Set results.table (or "
+    "RESULTS_TABLE) so that the tool's own records decide"
+)
+
+
+def hold_deletes_without_records(plan: TargetPlan) -> int:
+    """Without the tool's own records, never delete: anybody may have written the tag."""
+    if plan.ownership != TAGS_ONLY:
+        return 0
+    held = 0
+    for action in plan.actions:
+        if action.kind == ActionKind.DELETE and action.status == ActionStatus.PLANNED:
+            action.status = ActionStatus.HELD
+            action.error = NO_RECORDS_DELETE
+            held += 1
+    return held
 
 
 def hold_reasons(
@@ -40,7 +96,7 @@ def hold_reasons(
     An incomplete directory read can never be approved away: nobody can vouch for a
     list that was not read.
     """
-    count = sum(1 for a in plan.actions if a.deprovisions)
+    count = sum(1 for a in plan.actions if a.deprovisions and a.status == ActionStatus.PLANNED)
     if count == 0:
         return [], True
     reasons: list[str] = []
@@ -55,13 +111,14 @@ def hold_reasons(
         reasons.append(
             f"{count} deprovisioning actions exceed safety.max_deprovision ({limits.max_deprovision})"
         )
-    if plan.managed_count:
-        percent = 100.0 * count / plan.managed_count
-        if percent > limits.max_deprovision_percent:
-            reasons.append(
-                f"{count} of {plan.managed_count} managed users ({percent:.0f}%) exceed "
-                f"safety.max_deprovision_percent ({limits.max_deprovision_percent:g}%)"
-            )
+    # The base is the *active* managed users: already-disabled ones cannot dilute it.
+    percent = 100.0 * count / plan.managed_count if plan.managed_count else 100.0
+    if percent > limits.max_deprovision_percent:
+        reasons.append(
+            f"{count} deprovisioning actions against {plan.managed_count} active managed "
+            f"users ({percent:.0f}%) exceed safety.max_deprovision_percent "
+            f"({limits.max_deprovision_percent:g}%)"
+        )
     if approved:
         return [], True
     return reasons, True
@@ -85,7 +142,7 @@ def hold_deprovisioning(
     if reasons and not report_only:
         plan.hold_reasons.extend(reasons)
     for action in plan.actions:
-        if action.deprovisions:
+        if action.deprovisions and action.status == ActionStatus.PLANNED:
             action.status = ActionStatus.HELD
             action.error = message
 
@@ -127,8 +184,21 @@ def gate_target(
     approved: bool,
     report_only: bool,
     doubts: Sequence[str] = (),
+    directory_users: int | None = None,
 ) -> None:
-    """Apply every safety rule to one target's plan: the one entry point the service uses."""
+    """Apply every safety rule to one target's plan: the one entry point the service uses.
+
+    ``directory_users`` (the enabled directory users in scope, on a full run) is compared
+    with the active managed users when there is no results table to remember group sizes.
+    """
+    hold_deletes_without_records(plan)
+    doubts = list(doubts)
+    if directory_users is not None and plan.ownership == TAGS_ONLY:
+        shortfall = directory_shortfall(
+            directory_users, plan.managed_count, limits.max_deprovision_percent
+        )
+        if shortfall:
+            doubts.append(shortfall)
     reasons, approvable = hold_reasons(
         plan,
         limits,

@@ -6,13 +6,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from connect_user_sync.domain.models import (
+    TAG_EMAIL_HASH,
+    Change,
+    ConnectUser,
     DesiredSettings,
     DirectoryUser,
     PhoneSettings,
     email_fingerprint,
 )
 
-__all__ = ["MAX_SECURITY_PROFILES", "ResolvedRule", "desired_settings", "email_fingerprint"]
+__all__ = [
+    "MAX_SECURITY_PROFILES",
+    "ResolvedRule",
+    "desired_settings",
+    "email_fingerprint",
+    "phone_dict",
+    "settings_changes",
+]
 
 MAX_SECURITY_PROFILES = 10
 
@@ -60,3 +70,57 @@ def _clean(value: str | None) -> str | None:
         return None
     value = value.strip()
     return value or None
+
+
+def settings_changes(current: ConnectUser | None, desired: DesiredSettings) -> dict[str, Change]:
+    """Field-by-field differences between a Connect user and what it should be.
+
+    Only what SearchUsers returns is compared directly; the e-mail is compared through
+    its fingerprint tag. Names the directory does not hold are left as they are.
+    """
+    changes: dict[str, Change] = {}
+
+    def differ(name: str, before: object, after: object) -> None:
+        if before != after:
+            changes[name] = Change(before, after)
+
+    if current is None:
+        differ("security_profile_ids", None, sorted(desired.security_profile_ids))
+        differ("routing_profile_id", None, desired.routing_profile_id)
+        differ("hierarchy_group_id", None, desired.hierarchy_group_id)
+        differ("phone", None, phone_dict(desired.phone))
+        for name in ("first_name", "last_name", "email"):
+            differ(name, None, getattr(desired, name))
+        return changes
+    if current.security_profile_ids != desired.security_profile_ids:
+        differ(
+            "security_profile_ids",
+            sorted(current.security_profile_ids),
+            sorted(desired.security_profile_ids),
+        )
+    differ("routing_profile_id", current.routing_profile_id, desired.routing_profile_id)
+    differ("hierarchy_group_id", current.hierarchy_group_id, desired.hierarchy_group_id)
+    if current.phone != desired.phone:
+        differ("phone", phone_dict(current.phone), phone_dict(desired.phone))
+    if desired.first_name is not None:
+        differ("first_name", current.first_name, desired.first_name)
+    if desired.last_name is not None:
+        differ("last_name", current.last_name, desired.last_name)
+    if desired.email is not None and current.tags.get(TAG_EMAIL_HASH) != email_fingerprint(
+        desired.email
+    ):
+        changes["email"] = Change(None, desired.email)  # the old value is not visible to us
+    return changes
+
+
+def phone_dict(phone: PhoneSettings | None) -> dict[str, object] | None:
+    if phone is None:
+        return None
+    out: dict[str, object] = {
+        "type": phone.phone_type,
+        "auto_accept": phone.auto_accept,
+        "after_contact_work_timeout": phone.after_contact_work_timeout,
+    }
+    if phone.desk_phone_number:
+        out["desk_phone_number"] = phone.desk_phone_number
+    return out

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from connect_user_sync.domain.models import ActionKind, ConnectUser, SyncAction
-from connect_user_sync.domain.planner import settings_changes
+from connect_user_sync.domain.settings import settings_changes
 
 
 @dataclass(frozen=True)
@@ -41,9 +41,21 @@ def after_duplicate(
     if existing.managed and owner not in (None, create.source_id):
         return Refusal(f"'{create.username}' already exists for directory user {owner}")
     if not existing.managed and not adopt_existing:
-        return Refusal(f"'{create.username}' already exists and safety.adopt_existing is false")
+        return Refusal(
+            f"'{create.username}' already exists and was not made by this run; the next "
+            "run's plan decides about it (an adoption needs safety.adopt_existing and a "
+            "person's approval)"
+        )
     if create.desired is None:
         return Refusal(f"the create of '{create.username}' carries no settings to apply")
+    # What this create made holds exactly the profiles it asked for; anything more (an
+    # Admin, say) means somebody else's user: never carry on over it.
+    extra = existing.security_profile_ids - create.desired.security_profile_ids
+    if extra:
+        return Refusal(
+            f"'{create.username}' already exists with security profiles this create would "
+            "not grant; it is left alone"
+        )
     update = SyncAction(
         ActionKind.UPDATE,
         create.username,

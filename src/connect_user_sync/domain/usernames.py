@@ -16,6 +16,8 @@ MIN_LENGTH = 2
 MAX_LENGTH = 64
 _ALLOWED = re.compile(r"[A-Za-z0-9_.@-]+")
 _DOMAIN_LABEL = re.compile(r"[A-Za-z0-9-]+")
+# What sources call the e-mail address among the attributes they offer (Entra: mail).
+_MAIL_ATTRIBUTES = ("mail", "email")
 
 
 @dataclass(frozen=True)
@@ -32,13 +34,18 @@ def normalize(raw: str, *, lowercase: bool = False) -> str:
     return value.lower() if lowercase else value
 
 
-def username_problem(value: str) -> str | None:
-    """Say why ``value`` cannot be a Connect SAML username, or return None if it can."""
+def username_problem(value: str, *, mail_attribute: str | None = None) -> str | None:
+    """Say why ``value`` cannot be a Connect SAML username, or return None if it can.
+
+    ``mail_attribute`` is the source's own name for the e-mail address, for the advice.
+    """
     if "#EXT#" in value.upper():
-        return (
-            f"'{value}' is an Entra guest UPN, which can never be a Connect username; "
-            "assert the mail attribute for guests (username.attribute: mail)"
+        advice = (
+            f"assert the e-mail address for guests (username.attribute: {mail_attribute})"
+            if mail_attribute
+            else "assert the guest's e-mail address instead"
         )
+        return f"'{value}' is an Entra guest UPN, which can never be a Connect username; {advice}"
     if len(value) < MIN_LENGTH or len(value) > MAX_LENGTH:
         return (
             f"'{value}' is {len(value)} characters long; Connect SAML usernames and STS "
@@ -80,7 +87,8 @@ def derive_username(
             "assert; fill the attribute in the directory or choose another username.attribute",
         )
     value = normalize(raw, lowercase=lowercase)
-    problem = username_problem(value)
+    mail = next((a for a in _MAIL_ATTRIBUTES if a != attribute and a in (attributes or {})), None)
+    problem = username_problem(value, mail_attribute=mail)
     if problem:
         return UsernameResult(None, problem)
     return UsernameResult(value)

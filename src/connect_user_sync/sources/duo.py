@@ -25,6 +25,7 @@ from urllib.parse import quote
 
 from connect_user_sync.config.model import USERNAME_ATTRIBUTES, DuoSourceConfig
 from connect_user_sync.domain.models import DirectorySnapshot, DirectoryUser, GroupRead, GroupRule
+from connect_user_sync.domain.names import closest
 from connect_user_sync.errors import ConfigError, DirectoryReadError
 from connect_user_sync.retry import RetryPolicy, retry_after_seconds
 from connect_user_sync.secrets import resolve_secret
@@ -179,6 +180,12 @@ class DuoSource:
             errors=tuple(errors),
         )
 
+    def read_users(self, names: Sequence[str], groups: Sequence[GroupRule]) -> DirectorySnapshot:
+        """The on-demand path: only the named users and their groups (``duo_lookup``)."""
+        from connect_user_sync.sources.duo_lookup import read_users
+
+        return read_users(self, names, groups)
+
     def _read_group(
         self, index: int, rule: GroupRule, group_id: str
     ) -> tuple[dict[str, str], str | None]:
@@ -264,12 +271,8 @@ class DuoSource:
         if len(ids) == 1:
             return ids[0]
         if not ids:
-            near = [
-                str(g.get("name"))
-                for g in listing
-                if str(g.get("name")).casefold() == name.casefold()
-            ]
-            hint = f" (names are compared exactly; Duo has {near[0]!r})" if near else ""
+            near = closest(name, (str(g.get("name") or "") for g in listing))
+            hint = f" (names are compared exactly; did you mean {near!r}?)" if near else ""
             raise ConfigError(
                 f"groups[{index}].name",
                 f"no Duo group is named {name!r}{hint}",

@@ -27,8 +27,9 @@ from connect_user_sync.domain.models import (
     GroupRead,
     GroupRule,
 )
+from connect_user_sync.domain.names import SUGGEST_FROM, did_you_mean
 from connect_user_sync.errors import ConfigError, DirectoryReadError
-from connect_user_sync.retry import RetryPolicy, retry_after_seconds
+from connect_user_sync.retry import RetryPolicy, request_timeout, retry_after_seconds
 from connect_user_sync.sources.entra_token import EntraTokens, clear_app_cache, short
 
 log = logging.getLogger(__name__)
@@ -190,6 +191,12 @@ class EntraSource:
             errors=tuple(errors),
         )
 
+    def read_users(self, names: Sequence[str], groups: Sequence[GroupRule]) -> DirectorySnapshot:
+        """The on-demand path: only the named users and their groups (``entra_lookup``)."""
+        from connect_user_sync.sources.entra_lookup import read_users
+
+        return read_users(self, names, groups)
+
     @staticmethod
     def _to_user(record: _UserRecord) -> DirectoryUser:
         raw = record.user
@@ -222,7 +229,7 @@ class EntraSource:
         if not ids:
             raise ConfigError(
                 f"groups[{index}].name",
-                f"no Entra group is named {name!r}",
+                f"no Entra group is named {name!r}{did_you_mean(name, self._group_names())}",
                 "check the display name in the Entra admin center, or give the group's "
                 "Object ID as 'id:' instead of 'name:'",
             )
@@ -232,12 +239,29 @@ class EntraSource:
             "give the intended group's Object ID as 'id:' instead of 'name:'",
         )
 
+    def _group_names(self) -> list[str]:
+        """Group names to suggest from (a bounded listing); none when the listing fails."""
+        names: list[str] = []
+        try:
+            for page in self._pages(
+                f"{self._graph}/v1.0/groups?$select=displayName&$top=999", eventual=False
+            ):
+                names.extend(str(g.get("displayName") or "") for g in page if isinstance(g, dict))
+                if len(names) >= SUGGEST_FROM:
+                    break
+        except (_GroupFailed, _NotFound, DirectoryReadError):
+            pass  # only a suggestion: the configuration error is raised either way
+        return names
+
     def _members(self, group_id: str) -> Iterator[dict[str, Any]]:
         url = (
             f"{self._graph}/v1.0/groups/{quote(group_id, safe='')}/transitiveMembers/"
             f"microsoft.graph.user?$select={','.join(USER_FIELDS)}&$top={PAGE_SIZE}&$count=true"
         )
-        for page in self._pages(url, eventual=True):
+        announced: list[int] = []
+        received = 0
+        for page in self._pages(url, eventual=True, counts=announced):
+            received += len(page)
             for item in page:
                 if not isinstance(item, dict) or not item.get("id"):
                     continue
@@ -245,9 +269,21 @@ class EntraSource:
                 if kind is not None and kind != "#microsoft.graph.user":
                     continue
                 yield item
+        # $count=true makes Graph say how many members the chain holds: fewer received means
+        # the chain ended early (a lost next link), however complete each page looked.
+        if announced and received < announced[0]:
+            raise _GroupFailed(
+                f"Graph announced {announced[0]} members (@odata.count) but the page chain "
+                f"ended after {received}"
+            )
 
-    def _pages(self, url: str, *, eventual: bool) -> Iterator[list[Any]]:
-        """Yield the ``value`` of each page, following ``@odata.nextLink`` to the end."""
+    def _pages(
+        self, url: str, *, eventual: bool, counts: list[int] | None = None
+    ) -> Iterator[list[Any]]:
+        """Yield the ``value`` of each page, following ``@odata.nextLink`` to the end.
+
+        The first page's ``@odata.count``, when Graph sends one, is appended to ``counts``.
+        """
         visited: set[str] = set()
         number = 1
         next_url: str | None = url
@@ -259,6 +295,9 @@ class EntraSource:
             value = body.get("value")
             if not isinstance(value, list):
                 raise _GroupFailed(f"page {number} from Graph has no 'value' list")
+            total = body.get("@odata.count")
+            if counts is not None and number == 1 and isinstance(total, int):
+                counts.append(total)
             yield value
             link = body.get("@odata.nextLink")
             if link is not None and not self._is_graph_link(link):
@@ -287,7 +326,9 @@ class EntraSource:
                 headers["ConsistencyLevel"] = "eventual"
             retry_after: float | None = None
             try:
-                response = self._session.get(url, headers=headers, timeout=self._timeout)
+                response = self._session.get(
+                    url, headers=headers, timeout=request_timeout(self._timeout)
+                )
             except requests.exceptions.SSLError as exc:
                 raise DirectoryReadError(
                     f"TLS verification failed for {self._graph}: {exc}. If a proxy or private "

@@ -19,7 +19,7 @@ import requests
 
 from connect_user_sync.config.model import EntraSourceConfig
 from connect_user_sync.errors import DirectoryReadError
-from connect_user_sync.retry import RetryPolicy
+from connect_user_sync.retry import RetryPolicy, request_timeout
 from connect_user_sync.secrets import resolve_secret
 
 log = logging.getLogger(__name__)
@@ -96,11 +96,11 @@ class _MsalHttpClient:
         self._timeout = timeout
 
     def get(self, url: str, **kwargs: Any) -> requests.Response:
-        kwargs.setdefault("timeout", self._timeout)
+        kwargs.setdefault("timeout", request_timeout(self._timeout))
         return self._session.get(url, **kwargs)
 
     def post(self, url: str, **kwargs: Any) -> requests.Response:
-        kwargs.setdefault("timeout", self._timeout)
+        kwargs.setdefault("timeout", request_timeout(self._timeout))
         return self._session.post(url, **kwargs)
 
     def close(self) -> None:

@@ -23,7 +23,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from connect_user_sync.config.model import USERNAME_ATTRIBUTES, FileSourceConfig
+from connect_user_sync.domain.lookup import only_named
 from connect_user_sync.domain.models import DirectorySnapshot, DirectoryUser, GroupRead, GroupRule
+from connect_user_sync.domain.names import closest
 from connect_user_sync.errors import ConfigError, DirectoryReadError
 from connect_user_sync.sources.file_formats import (
     Row,
@@ -52,8 +54,15 @@ class FileSource:
         self.s3_client = s3_client
         tail = self.path.rsplit("/", 1)[-1] if "://" in self.path else Path(self.path).name
         self.name = tail or self.path  # short form for per-row messages
+        self._whole: DirectorySnapshot | None = None  # read once per run by read_users
 
     # ----------------------------------------------------------------- reading
+
+    def read_users(self, names: Sequence[str], groups: Sequence[GroupRule]) -> DirectorySnapshot:
+        """The on-demand path: the export is read once per run, then filtered by ``names``."""
+        if self._whole is None:
+            self._whole = self.read(groups)
+        return only_named(self._whole, names)
 
     def _read_bytes(self) -> bytes:
         if self.path.startswith("s3://"):
@@ -155,12 +164,12 @@ class FileSource:
                 else rule.key in known_names
             )
             if not exists and not errors:
-                close = difflib.get_close_matches(rule.key, sorted(known_names), 1, 0.6)
+                close = closest(rule.key, known_names)
                 raise ConfigError(
                     f"groups[{index}].{'id' if rule.by_id else 'name'}",
                     f"no row of {self.path} lists group {rule.label!r} (an export only "
                     "names groups that have members)",
-                    (f"did you mean {close[0]!r}? Use" if close else "use")
+                    (f"did you mean {close!r}? Use" if close else "use")
                     + " the group's name (or id:) as the export spells it; if the group has "
                     "no members any more, remove it from groups:",
                 )

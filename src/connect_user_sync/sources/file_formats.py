@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connect_user_sync.config.model import FILE_USER_FIELDS
+from connect_user_sync.domain.bounded import capped
 from connect_user_sync.errors import DirectoryReadError
 
 DELIMITERS = (",", ";", "\t")
@@ -150,7 +151,7 @@ def _field_map(
         seen[header.casefold()] = index
         feeds[index] = names
     present = {n for names in feeds.values() for n in names}
-    shown = ", ".join(repr(h) for h in headers)
+    shown = capped(", ".join(repr(h) for h in headers[:50]), 300)  # a message, not a dump
     for name, header in columns.items():
         if name not in present:
             raise DirectoryReadError(
@@ -308,6 +309,11 @@ def json_table(
             f"column {exc.colno}). Fix: correct the file there, or export it again. "
             "Nothing was changed."
         ) from None
+    except RecursionError:  # arrays in arrays thousands deep: no export looks like that
+        raise DirectoryReadError(
+            f"directory file {origin}: the JSON is nested too deeply to be a directory "
+            "export. Fix: export it again. Nothing was changed."
+        ) from None
     if not isinstance(document, Mapping) or not isinstance(document.get("users"), list):
         raise DirectoryReadError(
             f"directory file {origin}, line 1: expected a JSON object with a 'users' list. "
@@ -362,9 +368,10 @@ def json_table(
                 source[name] = str(key)
                 row.values[name] = value
         rows.append(row)
+    listed = document.get("groups") or ()
     group_names = {
         str(g.get("id")): str(g.get("name"))
-        for g in document.get("groups") or ()
+        for g in (listed if isinstance(listed, list) else ())
         if isinstance(g, Mapping)
     }
     return Table(rows, list(ignored), group_names, "key")

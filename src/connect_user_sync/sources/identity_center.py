@@ -44,6 +44,7 @@ from connect_user_sync.domain.models import (
     GroupRead,
     GroupRule,
 )
+from connect_user_sync.domain.names import SUGGEST_FROM, did_you_mean
 from connect_user_sync.errors import ConfigError, DirectoryReadError, TransientError
 from connect_user_sync.retry import RetryPolicy
 from connect_user_sync.sources.identity_center_api import IdentityStoreApi, RefusedError, short
@@ -193,6 +194,13 @@ class IdentityCenterSource:
             errors=tuple(errors),
         )
 
+    def read_users(self, names: Sequence[str], groups: Sequence[GroupRule]) -> DirectorySnapshot:
+        """The on-demand path: only the named users and their groups (see
+        ``identity_center_lookup``)."""
+        from connect_user_sync.sources.identity_center_lookup import read_users
+
+        return read_users(self, names, groups)
+
     def _group_id(self, index: int, rule: GroupRule) -> str:
         if rule.by_id:
             try:
@@ -217,9 +225,10 @@ class IdentityCenterSource:
                 },
             )
         except RefusedError as exc:
+            hint = did_you_mean(rule.key, self._group_names())
             raise ConfigError(
                 f"groups[{index}].name",
-                f"identity store {self._store} has no group named {rule.key!r} "
+                f"identity store {self._store} has no group named {rule.key!r}{hint} "
                 f"({exc.code}: {short(exc)})",
                 "use the group's display name exactly as the IAM Identity Center console shows "
                 "it (for SCIM-provisioned groups, as the IdP sends it), or give its Group ID "
@@ -231,6 +240,25 @@ class IdentityCenterSource:
                 f"IAM Identity Center answered GetGroupId for {rule.key!r} without a GroupId"
             )
         return group_id
+
+    def _group_names(self) -> list[str]:
+        """Group names to suggest from (a bounded listing); none when the listing fails."""
+        names: list[str] = []
+        token: str | None = None
+        try:
+            while len(names) < SUGGEST_FROM:
+                params: dict[str, Any] = {"IdentityStoreId": self._store, "MaxResults": 100}
+                if token:
+                    params["NextToken"] = token
+                response = self._api.call("ListGroups", **params)
+                groups = response.get("Groups") or []
+                names.extend(str(g.get("DisplayName") or "") for g in groups)
+                token = response.get("NextToken")
+                if not token or not groups:
+                    break
+        except Exception:  # only a suggestion: the configuration error is raised either way
+            log.debug("listing groups for a suggestion failed", exc_info=True)
+        return names
 
     def _read_members(self, read: _GroupMembers) -> list[str]:
         """Fill ``read.user_ids`` from ListGroupMemberships; return error messages."""

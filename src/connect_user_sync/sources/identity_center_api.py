@@ -51,7 +51,8 @@ _CREDENTIAL_CODES = frozenset(
 )
 READ_ACTIONS = (
     "identitystore:GetGroupId, identitystore:DescribeGroup, identitystore:ListGroupMemberships, "
-    "identitystore:ListUsers and identitystore:DescribeUser"
+    "identitystore:ListUsers and identitystore:DescribeUser (and, for on-demand runs, "
+    "identitystore:GetUserId and identitystore:IsMemberInGroups)"
 )
 
 

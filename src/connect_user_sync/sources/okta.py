@@ -46,6 +46,7 @@ from connect_user_sync.domain.models import (
     GroupRead,
     GroupRule,
 )
+from connect_user_sync.domain.names import SUGGEST_FROM, closest
 from connect_user_sync.errors import ConfigError
 from connect_user_sync.retry import RetryPolicy
 from connect_user_sync.sources import okta_client
@@ -127,6 +128,12 @@ class OktaSource:
 
     def read(self, groups: Sequence[GroupRule]) -> DirectorySnapshot:
         return _run(lambda: self._read(groups))
+
+    def read_users(self, names: Sequence[str], groups: Sequence[GroupRule]) -> DirectorySnapshot:
+        """The on-demand path: only the named users and their groups (``okta_lookup``)."""
+        from connect_user_sync.sources.okta_lookup import read_users
+
+        return read_users(self, names, groups)
 
     async def _read(self, groups: Sequence[GroupRule]) -> DirectorySnapshot:
         connection = OktaConnection(
@@ -234,18 +241,9 @@ class OktaSource:
         if len(exact) == 1:
             return exact[0]
         if not exact:
-            near = sorted(
-                {
-                    str((g.get("profile") or {}).get("name"))
-                    for g in candidates
-                    if str((g.get("profile") or {}).get("name")).casefold() == name.casefold()
-                }
-            )
-            hint = (
-                f" (Okta has {', '.join(repr(n) for n in near)}: names must match exactly)"
-                if near
-                else ""
-            )
+            known = [str((g.get("profile") or {}).get("name") or "") for g in candidates]
+            near = closest(name, known + await self._group_names(okta))
+            hint = f" (did you mean {near!r}? names must match exactly)" if near else ""
             raise ConfigError(
                 f"groups[{index}].name",
                 f"no Okta group is named {name!r}{hint}",
@@ -258,6 +256,24 @@ class OktaSource:
             "give the intended group's id as 'id:' instead of 'name:' (an application "
             "group imported from AD may share a name with an Okta group)",
         )
+
+    async def _group_names(self, okta: OktaConnection) -> list[str]:
+        """Group names to suggest from (a bounded listing); none when the listing fails."""
+        names: list[str] = []
+        try:
+            async for page in self._pages(
+                okta, "/api/v1/groups", [("limit", "200")], bucket="groups", what="group list"
+            ):
+                names.extend(
+                    str((g.get("profile") or {}).get("name") or "")
+                    for g in page
+                    if isinstance(g, dict)
+                )
+                if len(names) >= SUGGEST_FROM:
+                    break
+        except (_GroupFailed, NotFound):
+            pass  # only a suggestion: the configuration error is raised either way
+        return names
 
     # ------------------------------------------------------------------ members
 
