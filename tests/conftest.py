@@ -69,6 +69,10 @@ def _isolated_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         "AWS_ENDPOINT_URL_CONNECT",
         "RESULTS_TABLE",
         "ALERTS_TOPIC_ARN",
+        # pytest-xdist workers inherit COLUMNS=80 from execnet; the CLI's piped width must
+        # be the same in a worker as in a plain run (tests that care set COLUMNS).
+        "COLUMNS",
+        "LINES",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")

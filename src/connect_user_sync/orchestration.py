@@ -2,9 +2,11 @@
 
 ``statemachine/sync.asl.json`` calls ``functions/workflow/app.py`` with ``{"step": ...}``:
 
-- ``read`` (execution input = the sync function's events, scheduled or manual): reads the
-  directory once, keeps the snapshot in S3 (``snapshot_store``; the state only carries its
-  key) and returns the run and its targets grouped by quota scope (account and Region);
+- ``read`` (execution input = the sync function's events, scheduled or manual): marks runs
+  found ``running`` past their deadline ``interrupted`` (their ids travel in the run, for
+  ``finish`` to report and alert), reads the directory once, keeps the snapshot in S3
+  (``snapshot_store``; the state only carries its key) and returns the run and its targets
+  grouped by quota scope (account and Region);
 - ``check``: resolves the configuration against every target's catalog, so that a
   configuration error stops the run before any write, as in ``service.run_sync``;
 - ``apply``: one pass over one target (``service.apply_target``) until the Lambda's
@@ -57,10 +59,10 @@ from connect_user_sync.service import (
 )
 from connect_user_sync.snapshot_store import (
     RunArtifacts,
-    directory_from_json,
     directory_key,
     directory_to_json,
     failure_message,
+    load_directory,
     mismatches_from_json,
     outcome_to_json,
     pass_key,
@@ -69,7 +71,7 @@ from connect_user_sync.snapshot_store import (
     target_report_from_json,
 )
 from connect_user_sync.wiring import build_alerter, build_ledger, build_store
-from connect_user_sync.workflow_guard import begin_run, target_pass
+from connect_user_sync.workflow_guard import begin_run, finish_guard, target_pass
 
 WORK_BUCKET_ENV = "WORK_BUCKET"
 MAX_ITERATIONS_ENV = "MAX_APPLY_ITERATIONS"
@@ -79,9 +81,6 @@ CHANGED_CONFIG = (
     "the configuration changed while this run was under way, so nothing was written to this "
     "instance; the next run uses the new configuration"
 )
-
-# A warm apply function reads the run's snapshot from S3 once, not on every pass.
-_directory_cache: dict[str, DirectoryRead] = {}
 
 
 def handle_step(
@@ -243,6 +242,7 @@ def _read(
         "directory_key": key,
         "config": config_fingerprint(config),
         "max_iterations": limit,
+        "interrupted_runs": interrupted,  # marked by this run's sweep: its report says so
     }
     return {"run": run, "scopes": scopes, "error": None}
 
@@ -401,6 +401,7 @@ def _finish(
         users_not_found=[v for v in dict.fromkeys(wanted) if v in missing],
         store=build_store(config),
         alerter=build_alerter(config),
+        guard=finish_guard(run),
     )
     done = outcome.report
     artifacts.put(report_key(run["run_id"]), done.to_json())
@@ -419,16 +420,7 @@ def _finish(
     return summary
 
 
-# --------------------------------------------------------------------------- documents
-
-
-def load_directory(artifacts: RunArtifacts, key: str) -> DirectoryRead:
-    cached = _directory_cache.get(key)
-    if cached is None:
-        cached = directory_from_json(artifacts.get(key))
-        _directory_cache.clear()
-        _directory_cache[key] = cached
-    return cached
+# --------------------------------------------------------------------------- time
 
 
 def _seconds_since(started: str) -> float:

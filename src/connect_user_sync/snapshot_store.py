@@ -34,6 +34,9 @@ from connect_user_sync.phases import DirectoryRead, TargetOutcome
 
 RUNS_PREFIX = "runs/"
 
+# A warm apply function reads the run's snapshot from S3 once, not on every pass.
+_directory_cache: dict[str, DirectoryRead] = {}
+
 
 class RunArtifacts:
     """A run's objects in one S3 bucket, under ``runs/``.
@@ -214,6 +217,16 @@ def outcome_to_json(outcome: TargetOutcome) -> dict[str, Any]:
     }
 
 
+def load_directory(artifacts: RunArtifacts, key: str) -> DirectoryRead:
+    """The run's directory read, from S3 once per warm function (the last key is kept)."""
+    cached = _directory_cache.get(key)
+    if cached is None:
+        cached = directory_from_json(artifacts.get(key))
+        _directory_cache.clear()
+        _directory_cache[key] = cached
+    return cached
+
+
 def pass_results(state: Mapping[str, Any]) -> dict[int, Mapping[str, Any]]:
     """The Map's results (a list per scope of one result per target), by target index."""
     results: dict[int, Mapping[str, Any]] = {}
@@ -239,6 +252,7 @@ __all__ = [
     "directory_key",
     "directory_to_json",
     "failure_message",
+    "load_directory",
     "mismatches_from_json",
     "mismatches_to_json",
     "outcome_to_json",

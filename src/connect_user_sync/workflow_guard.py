@@ -6,13 +6,17 @@ safeguards come in pieces:
 
 - the read step checks the results table, marks runs whose heartbeat stopped as
   ``interrupted``, and writes this run's item with status ``running``
-  (``audit.DynamoRunJournal``), beating its heartbeat while it reads;
+  (``audit.DynamoRunJournal``), beating its heartbeat while it reads. The ids of the runs
+  it marked travel in the state (``run["interrupted_runs"]``: a sweep looks at no more than
+  ``audit.SWEEP_RUNS`` runs, so the list stays short);
 - each apply pass takes its target's lease (``lease.DynamoLeases``) under the run's id, so
   a later pass of the same run takes it over at once while any other run (a direct invoke,
   the CLI) finds the target busy; it renews the lease and the heartbeat while it works and
   gives the lease back at the end. Between passes the lease is free for a moment: the next
   pass plans from live state, so a run that slipped in between only means less work left;
-- the finish step's record completes the run's item.
+- the finish step's record completes the run's item, and its report (``interrupted_runs``),
+  alert and ``RunsInterrupted`` metric tell of the runs the read step marked
+  (``finish_guard``).
 
 Without a results table (or with another store) there is nothing to guard.
 """
@@ -20,12 +24,14 @@ Without a results table (or with another store) there is nothing to guard.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 from connect_user_sync.audit import DynamoRunJournal, run_so_far
 from connect_user_sync.config import TargetConfig
 from connect_user_sync.lease import DynamoLeases, LeaseKeeper, lease_key, lease_settings
 from connect_user_sync.ports import RunStore
+from connect_user_sync.safeguards import RunGuard
 from connect_user_sync.store import DynamoRunStore
 
 
@@ -103,4 +109,12 @@ def target_pass(
             leases.release(key, run_id)
 
 
-__all__ = ["begin_run", "target_pass"]
+def finish_guard(run: Mapping[str, Any]) -> RunGuard:
+    """What the finish step's report adds from the run's earlier steps (``finish_run``'s
+    ``guard``): the runs the read step marked interrupted. Busy targets are in the passes'
+    reports already, and the leases and heartbeat ended with each step."""
+    found = run.get("interrupted_runs") or ()
+    return RunGuard(str(run["run_id"]), interrupted_runs=[str(r) for r in found])
+
+
+__all__ = ["begin_run", "finish_guard", "target_pass"]

@@ -226,6 +226,89 @@ def test_a_target_another_run_holds_is_left_alone_and_the_run_is_recorded_from_i
     assert world.workflow.run_item(run.output["run_id"])["status"] == run.output["status"]
 
 
+def test_a_run_left_running_past_its_deadline_is_marked_interrupted_reported_and_alerted(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a run killed long ago: its item still says running, its heartbeat stopped
+    from connect_user_sync.audit import DynamoRunJournal, run_so_far
+    from connect_user_sync.store import DynamoRunStore
+
+    killed = "19700112T134640Z-killed"
+    table, ddb = world.workflow.table, world.workflow.ddb
+    store = DynamoRunStore(table, client=ddb, clock=lambda: 1_000_000.0)
+    DynamoRunJournal(store, heartbeat_seconds=60, clock=lambda: 1_000_000.0).begin(
+        run_so_far(
+            killed,
+            started="1970-01-12T13:46:40Z",
+            dry_run=False,
+            trigger="schedule",
+            users=(),
+            source="file",
+        )
+    )
+    assert world.workflow.run_item(killed)["status"] == "running"
+    queue = alerts_queue(world)
+    from connect_user_sync import metrics
+
+    counted: list[tuple[str, float]] = []
+    count = metrics.count
+
+    def counting(into: Any, name: str, value: float = 1) -> None:
+        counted.append((name, value))
+        count(into, name, value)
+
+    monkeypatch.setattr(metrics, "count", counting)
+    iid = world.add_instance()
+    world.people(3)
+
+    # WHEN the workflow runs
+    run = world.start({})
+
+    # THEN the read step marked it interrupted, and the finish step's report and alert say so
+    assert run.status == "SUCCEEDED", (run.error, run.cause)
+    assert world.workflow.run_item(killed)["status"] == "interrupted"
+    assert world.workflow.run_item(killed)["interrupted_by"] == run.output["run_id"]
+    report = world.workflow.report(run.output)
+    assert report["interrupted_runs"] == [killed]
+    assert run.output["status"] == "succeeded"
+    assert len(world.managed(iid)) == 3
+    (alert,) = queue()
+    assert killed in alert["Message"]
+    assert "interrupted" in alert["Subject"]
+    assert (metrics.RUNS_INTERRUPTED, 1) in counted
+    # only the ids travelled, in the run, from the read step to the finish step
+    finish = next(p for p in world.workflow.payloads if p["step"] == "finish")
+    assert finish["state"]["run"]["interrupted_runs"] == [killed]
+
+    # AND the next run finds nothing more to mark and alerts nobody
+    again = world.start({})
+    assert again.status == "SUCCEEDED", (again.error, again.cause)
+    assert world.workflow.report(again.output)["interrupted_runs"] == []
+    assert queue() == []
+
+
+def alerts_queue(world: World) -> Any:
+    """An SQS queue on the workflow's alert topic; returns a function that drains it."""
+    import boto3
+
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = sqs.create_queue(QueueName=f"alerts-{world.workflow.bucket[-8:]}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    world.workflow.sns.subscribe(TopicArn=world.workflow.topic_arn, Protocol="sqs", Endpoint=arn)
+
+    def drain() -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+            for message in batch:
+                found.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return found
+
+    return drain
+
+
 # --------------------------------------------------------------------------- the loop's cap
 
 
