@@ -31,7 +31,13 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, unquote
 
-from connect_user_sync_emulators.server import EmulatorServer, Request, Response, tls_context_for
+from connect_user_sync_emulators.server import (
+    EmulatorServer,
+    Request,
+    Response,
+    TlsEmulator,
+    tls_context_for,
+)
 
 DEFAULT_LIMIT = 100
 MAX_LIMITS = {"groups": 500, "group_users": 500, "users": 300, "user_groups": 500}
@@ -128,7 +134,7 @@ def _host_without_port(value: str) -> str:
     return host.removeprefix("[").split("]")[0]  # [::1]:443 -> ::1
 
 
-class DuoEmulator:
+class DuoEmulator(TlsEmulator):
     """The Duo Admin API for one account and one Admin API application.
 
     Use as a context manager (or ``start``/``stop``). Clients reach it at ``api_host``
@@ -171,23 +177,6 @@ class DuoEmulator:
     def api_requests(self) -> int:
         """Every request that reached the emulator, refused and throttled ones included."""
         return sum(self.requests.values())
-
-    def start(self) -> DuoEmulator:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> DuoEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def env(self) -> dict[str, str]:
-        """Environment variables that make clients trust this emulator's certificate."""
-        return {"REQUESTS_CA_BUNDLE": self.ca_file, "SSL_CERT_FILE": self.ca_file}
 
     def source_section(self) -> dict[str, Any]:
         """The ``source:`` mapping of a configuration pointing at this emulator."""

@@ -31,7 +31,13 @@ from typing import Any
 from urllib.parse import parse_qs, quote
 
 from connect_user_sync_emulators import graph_users
-from connect_user_sync_emulators.server import EmulatorServer, Request, Response, tls_context_for
+from connect_user_sync_emulators.server import (
+    EmulatorServer,
+    Request,
+    Response,
+    TlsEmulator,
+    tls_context_for,
+)
 
 MAX_PAGE_SIZE = 999
 DEFAULT_PAGE_SIZE = 100
@@ -162,7 +168,7 @@ def _aad_error(status: int, error: str, code: int, description: str) -> Response
     )
 
 
-class GraphEmulator:
+class GraphEmulator(TlsEmulator):
     """Entra ID token service plus the Graph group endpoints, for one tenant and one app.
 
     Use as a context manager (or ``start``/``stop``). Clients trust it through
@@ -223,23 +229,6 @@ class GraphEmulator:
     def graph_requests(self) -> int:
         """Requests to Graph proper (not discovery, not token), failed ones included."""
         return sum(n for route, n in self.requests.items() if route.startswith("graph."))
-
-    def start(self) -> GraphEmulator:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> GraphEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def env(self) -> dict[str, str]:
-        """Environment variables that make requests (and so msal) trust this emulator."""
-        return {"REQUESTS_CA_BUNDLE": self.ca_file, "SSL_CERT_FILE": self.ca_file}
 
     def source_section(self) -> dict[str, Any]:
         """The ``source:`` mapping of a configuration pointing at this emulator."""

@@ -52,7 +52,13 @@ from connect_user_sync_emulators.okta_wire import (
     throttled,
     user_resource,
 )
-from connect_user_sync_emulators.server import EmulatorServer, Request, Response, tls_context_for
+from connect_user_sync_emulators.server import (
+    EmulatorServer,
+    Request,
+    Response,
+    TlsEmulator,
+    tls_context_for,
+)
 
 __all__ = ["SCOPES", "OktaEmulator", "ServiceApp", "generate_key_pair", "okta_demo"]
 
@@ -78,7 +84,7 @@ class _PageFault:
     remaining: int | None  # None: for ever
 
 
-class OktaEmulator:
+class OktaEmulator(TlsEmulator):
     """One Okta org. Use as a context manager (or ``start``/``stop``).
 
     Clients trust it through ``REQUESTS_CA_BUNDLE`` / ``SSL_CERT_FILE`` set to ``ca_file``.
@@ -130,23 +136,6 @@ class OktaEmulator:
     def api_requests(self) -> int:
         """Requests to ``/api/v1`` (the token endpoint not included), failed ones included."""
         return sum(n for route, n in self.requests.items() if route != "token")
-
-    def start(self) -> OktaEmulator:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> OktaEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def env(self) -> dict[str, str]:
-        """Environment variables that make clients trust this org's certificate."""
-        return {"REQUESTS_CA_BUNDLE": self.ca_file, "SSL_CERT_FILE": self.ca_file}
 
     # ------------------------------------------------------------------ seeding
 

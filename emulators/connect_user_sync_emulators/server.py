@@ -7,7 +7,7 @@ import ssl
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 
@@ -124,6 +124,31 @@ class EmulatorServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class TlsEmulator:
+    """What every TLS emulator of an identity provider shares: its server's lifecycle and
+    the environment that makes clients trust its throwaway CA."""
+
+    server: EmulatorServer
+    ca_file: str
+
+    def start(self) -> Self:
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def env(self) -> dict[str, str]:
+        """Environment variables that make requests, msal, okta and aiohttp trust the CA."""
+        return {"REQUESTS_CA_BUNDLE": self.ca_file, "SSL_CERT_FILE": self.ca_file}
 
 
 def tls_context_for(
